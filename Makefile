@@ -1,0 +1,46 @@
+# The README's test command is `make test`: it builds what the tests need on a fresh
+# machine (etcd servers, Debian's etcd 3.4) and runs every module's tests with -race.
+
+ETCD_VERSIONS := 3.5.21 3.6.16 3.7.3
+BIN := $(CURDIR)/.bin
+ETCD_BINS := $(foreach v,$(ETCD_VERSIONS),$(BIN)/etcd-$(v))
+# Modules in the tree: the library at the root and the nested test/tool modules.
+TEST_MODULES := . internal/etcdtest
+GO_TEST_FLAGS ?= -race -count=1
+# Which etcd the suite uses by default, and which it is repeated against.
+ETCD_DEFAULT := $(BIN)/etcd-3.6.16
+ETCD_OTHERS := /usr/bin/etcd $(BIN)/etcd-3.5.21 $(BIN)/etcd-3.7.3
+
+.PHONY: test etcd etcd34 test-versions bench vet clean
+
+etcd: $(ETCD_BINS) etcd34
+
+$(BIN)/etcd-%: tools/etcd/v%/go.mod tools/etcd/v%/main.go
+	@mkdir -p $(BIN)
+	cd tools/etcd/v$* && CGO_ENABLED=0 go build -trimpath -o $@ .
+
+# Debian's etcd-server package is etcd 3.4.23; it starts nothing on install.
+etcd34:
+	@test -x /usr/bin/etcd || { \
+	  command -v apt-get >/dev/null || { echo "need /usr/bin/etcd (etcd 3.4): install Debian's etcd-server" >&2; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server >/dev/null; }
+
+test: etcd
+	ETCD_BIN=$(ETCD_DEFAULT) go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-versions
+
+# The gateway suite again on every other pinned version.
+test-versions: etcd
+	@set -e; for b in $(ETCD_OTHERS); do \
+	  echo "== gateway suite on $$b"; \
+	  ETCD_BIN=$$b go test $(GO_TEST_FLAGS) ./gateway/...; \
+	done
+
+bench: etcd
+	ETCD_BIN=$(ETCD_DEFAULT) go test -run '^$$' -bench . -benchmem ./gateway/
+
+vet:
+	go vet ./...
+
+clean:
+	rm -rf $(BIN)

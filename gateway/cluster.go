@@ -1,0 +1,169 @@
+package gateway
+
+import "context"
+
+// Member is one member of the cluster.
+type Member struct {
+	ID         uint64   `json:"ID,string"`
+	Name       string   `json:"name"`
+	PeerURLs   []string `json:"peerURLs"`
+	ClientURLs []string `json:"clientURLs"`
+	IsLearner  bool     `json:"isLearner"`
+}
+
+// MemberListResponse is the result of MemberList.
+type MemberListResponse struct {
+	Header  Header   `json:"header"`
+	Members []Member `json:"members"`
+}
+
+// MemberResponse is the result of MemberAdd, MemberRemove, MemberUpdate and
+// MemberPromote: the changed member, if any, and the members afterwards.
+type MemberResponse struct {
+	Header  Header   `json:"header"`
+	Member  *Member  `json:"member"`
+	Members []Member `json:"members"`
+}
+
+// StatusResponse is what a member says of itself.
+type StatusResponse struct {
+	Header           Header   `json:"header"`
+	Version          string   `json:"version"`
+	DbSize           int64    `json:"dbSize,string"`
+	DbSizeInUse      int64    `json:"dbSizeInUse,string"`
+	Leader           uint64   `json:"leader,string"`
+	RaftIndex        uint64   `json:"raftIndex,string"`
+	RaftTerm         uint64   `json:"raftTerm,string"`
+	RaftAppliedIndex uint64   `json:"raftAppliedIndex,string"`
+	Errors           []string `json:"errors"`
+	IsLearner        bool     `json:"isLearner"`
+}
+
+// AlarmType is the kind of an alarm.
+type AlarmType int
+
+// Alarm types.
+const (
+	AlarmNone AlarmType = iota
+	AlarmNoSpace
+	AlarmCorrupt
+)
+
+// UnmarshalJSON accepts the enum's name or number.
+func (a *AlarmType) UnmarshalJSON(b []byte) error {
+	n, err := unmarshalEnum(b, map[string]int{"NONE": 0, "NOSPACE": 1, "CORRUPT": 2})
+	*a = AlarmType(n)
+	return err
+}
+
+// AlarmMember is an alarm raised by a member.
+type AlarmMember struct {
+	MemberID uint64    `json:"memberID,string"`
+	Alarm    AlarmType `json:"alarm"`
+}
+
+// AlarmResponse is the result of AlarmList and AlarmDisarm.
+type AlarmResponse struct {
+	Header Header        `json:"header"`
+	Alarms []AlarmMember `json:"alarms"`
+}
+
+// HashKVResponse is the result of HashKV.
+type HashKVResponse struct {
+	Header          Header `json:"header"`
+	Hash            uint32 `json:"hash"`
+	CompactRevision int64  `json:"compact_revision,string"`
+	HashRevision    int64  `json:"hash_revision,string"`
+}
+
+// MaintenanceResponse is the result of Defragment and MoveLeader.
+type MaintenanceResponse struct {
+	Header Header `json:"header"`
+}
+
+// MemberList lists the cluster's members (the seed's members()).
+func (c *Client) MemberList(ctx context.Context) (*MemberListResponse, error) {
+	return call[MemberListResponse](ctx, c, "cluster/member/list", 0, struct{}{})
+}
+
+// MemberAdd adds a member with the given peer URLs, as a learner if isLearner.
+func (c *Client) MemberAdd(ctx context.Context, peerURLs []string, isLearner bool) (*MemberResponse, error) {
+	req := struct {
+		PeerURLs  []string `json:"peerURLs"`
+		IsLearner bool     `json:"isLearner,omitempty"`
+	}{peerURLs, isLearner}
+	return call[MemberResponse](ctx, c, "cluster/member/add", 0, req)
+}
+
+// MemberRemove removes the member with the given ID.
+func (c *Client) MemberRemove(ctx context.Context, id uint64) (*MemberResponse, error) {
+	req := struct {
+		ID uint64 `json:"ID,string"`
+	}{id}
+	return call[MemberResponse](ctx, c, "cluster/member/remove", 0, req)
+}
+
+// MemberUpdate changes a member's peer URLs.
+func (c *Client) MemberUpdate(ctx context.Context, id uint64, peerURLs []string) (*MemberResponse, error) {
+	req := struct {
+		ID       uint64   `json:"ID,string"`
+		PeerURLs []string `json:"peerURLs"`
+	}{id, peerURLs}
+	return call[MemberResponse](ctx, c, "cluster/member/update", 0, req)
+}
+
+// MemberPromote makes a learner a voting member. It fails with ErrLearnerNotReady
+// until the learner has caught up with the leader.
+func (c *Client) MemberPromote(ctx context.Context, id uint64) (*MemberResponse, error) {
+	req := struct {
+		ID uint64 `json:"ID,string"`
+	}{id}
+	return call[MemberResponse](ctx, c, "cluster/member/promote", 0, req)
+}
+
+// Status asks the current member for its status (the seed's status()).
+func (c *Client) Status(ctx context.Context) (*StatusResponse, error) {
+	return call[StatusResponse](ctx, c, "maintenance/status", 0, struct{}{})
+}
+
+// AlarmList lists the alarms raised in the cluster.
+func (c *Client) AlarmList(ctx context.Context) (*AlarmResponse, error) {
+	req := struct {
+		Action int `json:"action"`
+	}{0} // GET
+	return call[AlarmResponse](ctx, c, "maintenance/alarm", 0, req)
+}
+
+// AlarmDisarm clears an alarm. A zero memberID and AlarmNone clear every alarm.
+func (c *Client) AlarmDisarm(ctx context.Context, memberID uint64, alarm AlarmType) (*AlarmResponse, error) {
+	req := struct {
+		Action   int       `json:"action"`
+		MemberID uint64    `json:"memberID,string"`
+		Alarm    AlarmType `json:"alarm"`
+	}{2, memberID, alarm} // DEACTIVATE
+	return call[AlarmResponse](ctx, c, "maintenance/alarm", 0, req)
+}
+
+// Defragment defragments the current member's backend, releasing the space that
+// compaction freed. It blocks the member while it runs.
+func (c *Client) Defragment(ctx context.Context) (*MaintenanceResponse, error) {
+	return call[MaintenanceResponse](ctx, c, "maintenance/defragment", 0, struct{}{})
+}
+
+// HashKV returns the hash of the current member's key-value store up to rev
+// (zero: the latest).
+func (c *Client) HashKV(ctx context.Context, rev int64) (*HashKVResponse, error) {
+	req := struct {
+		Revision int64 `json:"revision,omitempty"`
+	}{rev}
+	return call[HashKVResponse](ctx, c, "maintenance/hashkv", 0, req)
+}
+
+// MoveLeader hands leadership to the member with ID target. It must be sent to the
+// current leader (ErrNotLeader otherwise).
+func (c *Client) MoveLeader(ctx context.Context, target uint64) (*MaintenanceResponse, error) {
+	req := struct {
+		TargetID uint64 `json:"targetID,string"`
+	}{target}
+	return call[MaintenanceResponse](ctx, c, "maintenance/transfer-leadership", 0, req)
+}

@@ -1,0 +1,332 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Every error the client returns that came from the server or the
+// transport is a *Error; errors.Is(err, ErrX) tells what it means.
+var (
+	// ErrCompacted: the revision asked for has been compacted away.
+	ErrCompacted = errors.New("gateway: required revision has been compacted")
+	// ErrFutureRevision: the revision asked for is newer than the store's.
+	ErrFutureRevision = errors.New("gateway: required revision is a future revision")
+	// ErrLeaseNotFound: the lease does not exist (expired or revoked).
+	ErrLeaseNotFound = errors.New("gateway: lease not found")
+	// ErrLeaseExists: a lease with the requested ID exists already.
+	ErrLeaseExists = errors.New("gateway: lease already exists")
+	// ErrNoLeader: the member has no raft leader (partitioned or electing).
+	ErrNoLeader = errors.New("gateway: no leader")
+	// ErrTimeout: the server timed out processing the request. The request may
+	// still have been applied.
+	ErrTimeout = errors.New("gateway: request timed out")
+	// ErrUnavailable: the server reported itself unavailable (gRPC code 14).
+	ErrUnavailable = errors.New("gateway: server unavailable")
+	// ErrRequestTooLarge: the request exceeds the server's --max-request-bytes.
+	// The client refuses such requests before sending them.
+	ErrRequestTooLarge = errors.New("gateway: request too large")
+	// ErrTooManyOps: a transaction has more operations than --max-txn-ops.
+	ErrTooManyOps = errors.New("gateway: too many operations in txn")
+	// ErrDuplicateKey: a transaction modifies the same key twice.
+	ErrDuplicateKey = errors.New("gateway: duplicate key in txn")
+	// ErrNoSpace: the cluster's NOSPACE alarm is raised; writes are refused.
+	ErrNoSpace = errors.New("gateway: database space exceeded")
+	// ErrPermissionDenied: the user lacks permission for the request.
+	ErrPermissionDenied = errors.New("gateway: permission denied")
+	// ErrInvalidAuthToken: the auth token is invalid or expired.
+	ErrInvalidAuthToken = errors.New("gateway: invalid auth token")
+	// ErrAuthOldRevision: the token was issued before an auth store change.
+	ErrAuthOldRevision = errors.New("gateway: auth store revision is old")
+	// ErrAuthFailed: wrong user name or password.
+	ErrAuthFailed = errors.New("gateway: authentication failed")
+	// ErrAuthNotEnabled: an auth call was made while authentication is disabled.
+	ErrAuthNotEnabled = errors.New("gateway: authentication is not enabled")
+	// ErrEmptyKey: a key is required and was empty.
+	ErrEmptyKey = errors.New("gateway: key is empty")
+	// ErrKeyNotFound: the key does not exist (GetOne).
+	ErrKeyNotFound = errors.New("gateway: key not found")
+	// ErrMemberNotFound: no member has that ID.
+	ErrMemberNotFound = errors.New("gateway: member not found")
+	// ErrLearnerNotReady: a learner cannot be promoted before it caught up.
+	ErrLearnerNotReady = errors.New("gateway: learner not ready")
+	// ErrNotLeader: the request must be sent to the leader (MoveLeader).
+	ErrNotLeader = errors.New("gateway: not leader")
+	// ErrWatchCanceled: the server cancelled a watch for a reason other than
+	// compaction (for example a permission change); the *Error carries the reason.
+	ErrWatchCanceled = errors.New("gateway: watch canceled by server")
+	// ErrMalformedResponse: the reply could not be understood (not JSON, a cut
+	// stream, an unexpected shape).
+	ErrMalformedResponse = errors.New("gateway: malformed response")
+	// ErrClosed: the Client was closed.
+	ErrClosed = errors.New("gateway: client closed")
+)
+
+// Code is a gRPC status code, as the gateway reports it in its error replies.
+type Code int
+
+// The gRPC codes etcd's gateway reports.
+const (
+	CodeOK                 Code = 0
+	CodeCanceled           Code = 1
+	CodeUnknown            Code = 2
+	CodeInvalidArgument    Code = 3
+	CodeDeadlineExceeded   Code = 4
+	CodeNotFound           Code = 5
+	CodeAlreadyExists      Code = 6
+	CodePermissionDenied   Code = 7
+	CodeResourceExhausted  Code = 8
+	CodeFailedPrecondition Code = 9
+	CodeAborted            Code = 10
+	CodeOutOfRange         Code = 11
+	CodeUnimplemented      Code = 12
+	CodeInternal           Code = 13
+	CodeUnavailable        Code = 14
+	CodeDataLoss           Code = 15
+	CodeUnauthenticated    Code = 16
+)
+
+var codeNames = [...]string{"OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
+	"NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+	"Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"}
+
+func (c Code) String() string {
+	if c >= 0 && int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return fmt.Sprintf("Code(%d)", int(c))
+}
+
+// Error is what every failed call returns (possibly wrapped): the operation, the
+// endpoint it went to, and what the server or the transport said.
+//
+// errors.Is(err, ErrX) matches the sentinel the server's reply maps to, and
+// errors.Is/As also see the transport error underneath (a *net.OpError,
+// context.Canceled, context.DeadlineExceeded).
+type Error struct {
+	// Op is the API call, such as "kv/range" or "watch".
+	Op string
+	// Endpoint is the base URL of the member the request went to; empty when
+	// the request was refused before it was sent.
+	Endpoint string
+	// Status is the HTTP status of the reply; 0 when there was no reply or the
+	// error arrived inside a stream.
+	Status int
+	// Code is the gRPC code the server reported; CodeOK when it reported none.
+	Code Code
+	// Message is the server's message, or a description of what went wrong.
+	Message string
+	// Err is the underlying cause (a transport or decoding error), or nil.
+	Err error
+
+	kind error // the sentinel this error maps to, or nil
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("gateway: ")
+	b.WriteString(e.Op)
+	if e.Endpoint != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Endpoint)
+	}
+	b.WriteString(": ")
+	switch {
+	case e.Message != "" && e.Err != nil:
+		b.WriteString(e.Message)
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	case e.Message != "":
+		b.WriteString(e.Message)
+	case e.Err != nil:
+		b.WriteString(e.Err.Error())
+	case e.kind != nil:
+		b.WriteString(e.kind.Error())
+	}
+	if e.Code != CodeOK || e.Status != 0 {
+		b.WriteString(" (")
+		if e.Code != CodeOK {
+			b.WriteString("code ")
+			b.WriteString(e.Code.String())
+		}
+		if e.Status != 0 {
+			if e.Code != CodeOK {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "HTTP %d", e.Status)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel and the underlying cause, whichever are set.
+func (e *Error) Unwrap() []error {
+	switch {
+	case e.kind != nil && e.Err != nil:
+		return []error{e.kind, e.Err}
+	case e.kind != nil:
+		return []error{e.kind}
+	case e.Err != nil:
+		return []error{e.Err}
+	}
+	return nil
+}
+
+// CompactedError is returned when a watch or a read asks for history that
+// compaction has removed. errors.Is(err, ErrCompacted) is true for it.
+type CompactedError struct {
+	// Revision is the revision the caller asked for (a watch's resume point).
+	Revision int64
+	// CompactRevision is the oldest revision still available.
+	CompactRevision int64
+	// Err is the *Error that carried it, if any.
+	Err error
+}
+
+func (e *CompactedError) Error() string {
+	return fmt.Sprintf("gateway: revision %d has been compacted (compact revision %d)", e.Revision, e.CompactRevision)
+}
+
+// Is makes errors.Is(err, ErrCompacted) true.
+func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
+
+// Unwrap returns the *Error that carried the compaction, if any.
+func (e *CompactedError) Unwrap() error { return e.Err }
+
+// serverMessages maps etcd's error messages (etcd's rpctypes, stable across
+// versions) to sentinels. This is the one place where server text is matched: the
+// gateway gives nothing but the gRPC code and the message, and the code alone is
+// ambiguous (InvalidArgument is used for a dozen different errors).
+var serverMessages = map[string]error{
+	"etcdserver: mvcc: required revision has been compacted":                           ErrCompacted,
+	"etcdserver: mvcc: required revision is a future revision":                         ErrFutureRevision,
+	"etcdserver: requested lease not found":                                            ErrLeaseNotFound,
+	"etcdserver: lease already exists":                                                 ErrLeaseExists,
+	"etcdserver: no leader":                                                            ErrNoLeader,
+	"etcdserver: request is too large":                                                 ErrRequestTooLarge,
+	"etcdserver: too many operations in txn request":                                   ErrTooManyOps,
+	"etcdserver: duplicate key given in txn request":                                   ErrDuplicateKey,
+	"etcdserver: mvcc: database space exceeded":                                        ErrNoSpace,
+	"etcdserver: permission denied":                                                    ErrPermissionDenied,
+	"etcdserver: invalid auth token":                                                   ErrInvalidAuthToken,
+	"etcdserver: revision of auth store is old":                                        ErrAuthOldRevision,
+	"etcdserver: authentication failed, invalid user ID or password":                   ErrAuthFailed,
+	"etcdserver: authentication is not enabled":                                        ErrAuthNotEnabled,
+	"etcdserver: key is not provided":                                                  ErrEmptyKey,
+	"etcdserver: member not found":                                                     ErrMemberNotFound,
+	"etcdserver: can only promote a learner member which is in sync with leader":       ErrLearnerNotReady,
+	"etcdserver: not leader":                                                           ErrNotLeader,
+	"etcdserver: leader changed":                                                       ErrUnavailable,
+	"etcdserver: server stopped":                                                       ErrUnavailable,
+	"etcdserver: too many requests":                                                    ErrUnavailable,
+	"etcdserver: unhealthy cluster":                                                    ErrUnavailable,
+	"etcdserver: corrupt cluster":                                                      ErrUnavailable,
+	"etcdserver: request timed out":                                                    ErrTimeout,
+	"etcdserver: request timed out, possibly due to previous leader failure":           ErrTimeout,
+	"etcdserver: request timed out, possibly due to connection lost":                   ErrTimeout,
+	"etcdserver: request timed out, waiting for the applied index took too long":       ErrTimeout,
+	"etcdserver: request timed out, waiting for the read index response took too long": ErrTimeout,
+}
+
+// classify returns the sentinel for a server error.
+func classify(code Code, msg string) error {
+	if k, ok := serverMessages[msg]; ok {
+		return k
+	}
+	switch {
+	case strings.HasPrefix(msg, "etcdserver: request timed out"):
+		return ErrTimeout
+	case strings.Contains(msg, "auth token"):
+		return ErrInvalidAuthToken
+	}
+	switch code {
+	case CodeUnavailable:
+		return ErrUnavailable
+	case CodeDeadlineExceeded:
+		return ErrTimeout
+	case CodePermissionDenied:
+		return ErrPermissionDenied
+	case CodeUnauthenticated:
+		return ErrInvalidAuthToken
+	}
+	return nil
+}
+
+// wireError holds both unary error shapes: 3.4/3.5 {"error","message","code"} and
+// 3.6+ {"code","message"}.
+type wireError struct {
+	Error   json.RawMessage `json:"error"`
+	Message string          `json:"message"`
+	Code    Code            `json:"code"`
+}
+
+// streamError holds both mid-stream error shapes: 3.4/3.5 {"grpc_code","http_code",
+// "message","http_status"} and 3.6+ {"code","message"}.
+type streamError struct {
+	GRPCCode Code   `json:"grpc_code"`
+	Code     Code   `json:"code"`
+	HTTPCode int    `json:"http_code"`
+	Message  string `json:"message"`
+}
+
+func (s *streamError) toError(op, endpoint string) *Error {
+	code := s.Code
+	if code == CodeOK {
+		code = s.GRPCCode
+	}
+	return &Error{Op: op, Endpoint: endpoint, Code: code, Message: s.Message, kind: classify(code, s.Message)}
+}
+
+// replyError turns a non-200 reply body into an *Error.
+func replyError(op, endpoint string, status int, body []byte) *Error {
+	e := &Error{Op: op, Endpoint: endpoint, Status: status}
+	var w wireError
+	if err := json.Unmarshal(body, &w); err != nil || (w.Message == "" && w.Code == CodeOK) {
+		// Not etcd's JSON: a proxy's page, an empty reply, a plain-text error.
+		e.Message = "unexpected reply: " + snippet(body)
+		e.kind = ErrMalformedResponse
+		if status == 503 || status == 502 || status == 504 {
+			e.kind = ErrUnavailable
+		}
+		return e
+	}
+	e.Code, e.Message = w.Code, w.Message
+	if e.Message == "" && len(w.Error) > 0 {
+		var s string
+		if json.Unmarshal(w.Error, &s) == nil {
+			e.Message = s
+		}
+	}
+	e.kind = classify(e.Code, e.Message)
+	return e
+}
+
+func snippet(b []byte) string {
+	const max = 120
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "(empty body)"
+	}
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// transportError wraps a failure to get a reply at all.
+func transportError(op, endpoint string, err error) *Error {
+	e := &Error{Op: op, Endpoint: endpoint, Err: err}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return e
+	}
+	e.kind = ErrUnavailable
+	return e
+}
+
+func localError(op string, kind error, msg string) *Error {
+	return &Error{Op: op, Message: msg, kind: kind}
+}

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+)
+
+// Get reads key, or a range of keys with WithRange, WithPrefix or WithFromKey.
+// Other options: WithRev, WithLimit, WithSort, WithSerializable, WithKeysOnly,
+// WithCountOnly, WithMin/MaxModRev, WithMin/MaxCreateRev.
+func (c *Client) Get(ctx context.Context, key string, opts ...Option) (*GetResponse, error) {
+	o := OpGet(key, opts...)
+	return c.get(ctx, &o)
+}
+
+func (c *Client) get(ctx context.Context, o *Op) (*GetResponse, error) {
+	if err := o.validate("kv/range"); err != nil {
+		return nil, err
+	}
+	return call[GetResponse](ctx, c, "kv/range", o.size(), o.rangeRequest())
+}
+
+// GetOne reads a single key and returns it, or an error matching ErrKeyNotFound
+// when it does not exist.
+func (c *Client) GetOne(ctx context.Context, key string, opts ...Option) (*KeyValue, error) {
+	resp, err := c.Get(ctx, key, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, localError("kv/range", ErrKeyNotFound, fmt.Sprintf("key %q not found", key))
+	}
+	return &resp.Kvs[0], nil
+}
+
+// GetPrefix reads every key that starts with prefix (the seed's get_prefix).
+func (c *Client) GetPrefix(ctx context.Context, prefix string, opts ...Option) (*GetResponse, error) {
+	return c.Get(ctx, prefix, append(opts, WithPrefix())...)
+}
+
+// GetAll reads every key in the store, in key order unless WithSort says otherwise
+// (the seed's get_all). On a large store, page through it with WithLimit and
+// WithFromKey instead.
+func (c *Client) GetAll(ctx context.Context, opts ...Option) (*GetResponse, error) {
+	return c.Get(ctx, "", append(opts, WithPrefix())...)
+}
+
+// Put sets key to val. Options: WithLease, WithPrevKV, WithIgnoreValue,
+// WithIgnoreLease. The value may be empty.
+func (c *Client) Put(ctx context.Context, key, val string, opts ...Option) (*PutResponse, error) {
+	o := OpPut(key, val, opts...)
+	if err := o.validate("kv/put"); err != nil {
+		return nil, err
+	}
+	return call[PutResponse](ctx, c, "kv/put", o.size(), o.putRequest())
+}
+
+// Delete deletes key, or a range with WithRange, WithPrefix or WithFromKey.
+// WithPrevKV returns the deleted keys.
+func (c *Client) Delete(ctx context.Context, key string, opts ...Option) (*DeleteResponse, error) {
+	o := OpDelete(key, opts...)
+	if err := o.validate("kv/deleterange"); err != nil {
+		return nil, err
+	}
+	return call[DeleteResponse](ctx, c, "kv/deleterange", o.size(), o.deleteRequest())
+}
+
+// DeleteRange deletes the keys in [key, end).
+func (c *Client) DeleteRange(ctx context.Context, key, end string, opts ...Option) (*DeleteResponse, error) {
+	return c.Delete(ctx, key, append(opts, WithRange(end))...)
+}
+
+// DeletePrefix deletes every key that starts with prefix. An empty prefix
+// deletes every key in the store.
+func (c *Client) DeletePrefix(ctx context.Context, prefix string, opts ...Option) (*DeleteResponse, error) {
+	return c.Delete(ctx, prefix, append(opts, WithPrefix())...)
+}
+
+// Create sets key to val only if key does not exist, in one transaction, and
+// reports whether it did. WithLease attaches the new key to a lease.
+func (c *Client) Create(ctx context.Context, key, val string, opts ...Option) (bool, error) {
+	resp, err := c.Txn().
+		If(CmpCreateRevision(key, Equal, 0)).
+		Then(OpPut(key, val, opts...)).
+		Commit(ctx)
+	if err != nil {
+		return false, err
+	}
+	return resp.Succeeded, nil
+}
+
+// Replace sets key to newVal only if its current value is oldVal, in one
+// transaction, and reports whether it did.
+func (c *Client) Replace(ctx context.Context, key, oldVal, newVal string, opts ...Option) (bool, error) {
+	resp, err := c.Txn().
+		If(CmpValue(key, Equal, oldVal)).
+		Then(OpPut(key, newVal, opts...)).
+		Commit(ctx)
+	if err != nil {
+		return false, err
+	}
+	return resp.Succeeded, nil
+}
+
+// Compact discards the history before rev. Watches and reads at older revisions
+// then fail with ErrCompacted. WithPhysical waits until the space is reclaimed.
+func (c *Client) Compact(ctx context.Context, rev int64, opts ...Option) (*CompactResponse, error) {
+	var o Op
+	for _, opt := range opts {
+		opt(&o)
+	}
+	req := struct {
+		Revision int64 `json:"revision"`
+		Physical bool  `json:"physical,omitempty"`
+	}{rev, o.physical}
+	return call[CompactResponse](ctx, c, "kv/compaction", 0, req)
+}

@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// LeaseGrantResponse is the result of Grant.
+type LeaseGrantResponse struct {
+	Header Header `json:"header"`
+	// ID is the lease's ID.
+	ID int64 `json:"ID,string"`
+	// TTL is the lease's time to live in seconds, as the server chose it.
+	TTL int64 `json:"TTL,string"`
+}
+
+// LeaseKeepAliveResponse is the result of KeepAliveOnce.
+type LeaseKeepAliveResponse struct {
+	Header Header `json:"header"`
+	ID     int64  `json:"ID,string"`
+	// TTL is the lease's renewed time to live in seconds.
+	TTL int64 `json:"TTL,string"`
+}
+
+// LeaseTimeToLiveResponse is the result of TimeToLive.
+type LeaseTimeToLiveResponse struct {
+	Header Header `json:"header"`
+	ID     int64  `json:"ID,string"`
+	// TTL is the remaining time to live in seconds.
+	TTL int64 `json:"TTL,string"`
+	// GrantedTTL is the TTL the lease was granted with.
+	GrantedTTL int64 `json:"grantedTTL,string"`
+	// Keys are the keys attached to the lease, with WithAttachedKeys.
+	Keys [][]byte `json:"keys"`
+}
+
+// LeaseStatus names one lease in a Leases listing.
+type LeaseStatus struct {
+	ID int64 `json:"ID,string"`
+}
+
+// LeaseLeasesResponse is the result of Leases.
+type LeaseLeasesResponse struct {
+	Header Header        `json:"header"`
+	Leases []LeaseStatus `json:"leases"`
+}
+
+// LeaseRevokeResponse is the result of Revoke.
+type LeaseRevokeResponse struct {
+	Header Header `json:"header"`
+}
+
+type leaseIDRequest struct {
+	ID   int64 `json:"ID"`
+	Keys bool  `json:"keys,omitempty"`
+}
+
+// Grant creates a lease that expires ttl seconds after its last keepalive.
+// WithLease(id) asks for a specific ID (ErrLeaseExists if it is taken); otherwise
+// the server picks one.
+func (c *Client) Grant(ctx context.Context, ttl int64, opts ...Option) (*LeaseGrantResponse, error) {
+	var o Op
+	for _, opt := range opts {
+		opt(&o)
+	}
+	req := struct {
+		TTL int64 `json:"TTL"`
+		ID  int64 `json:"ID,omitempty"`
+	}{ttl, o.lease}
+	return call[LeaseGrantResponse](ctx, c, "lease/grant", 0, req)
+}
+
+// Revoke ends a lease and deletes every key attached to it. It returns an error
+// matching ErrLeaseNotFound when the lease is gone already.
+func (c *Client) Revoke(ctx context.Context, id int64) (*LeaseRevokeResponse, error) {
+	return call[LeaseRevokeResponse](ctx, c, "lease/revoke", 0, leaseIDRequest{ID: id})
+}
+
+// TimeToLive reports a lease's remaining TTL; WithAttachedKeys lists its keys. For
+// a lease that does not exist it returns an error matching ErrLeaseNotFound (the
+// server itself answers TTL -1).
+func (c *Client) TimeToLive(ctx context.Context, id int64, opts ...Option) (*LeaseTimeToLiveResponse, error) {
+	var o Op
+	for _, opt := range opts {
+		opt(&o)
+	}
+	resp := new(LeaseTimeToLiveResponse)
+	if err := c.call(ctx, "lease/timetolive", 0, leaseIDRequest{ID: id, Keys: o.attachedKeys}, resp); err != nil {
+		return nil, err
+	}
+	if resp.TTL == -1 {
+		return nil, localError("lease/timetolive", ErrLeaseNotFound, fmt.Sprintf("lease %x not found (TTL -1)", id))
+	}
+	return resp, nil
+}
+
+// Leases lists the IDs of all leases.
+func (c *Client) Leases(ctx context.Context) (*LeaseLeasesResponse, error) {
+	return call[LeaseLeasesResponse](ctx, c, "lease/leases", 0, struct{}{})
+}
+
+// KeepAliveOnce renews a lease once and returns its new TTL. For a lease that no
+// longer exists it returns an error matching ErrLeaseNotFound: the server answers
+// such a keepalive with TTL 0. Package lease keeps leases alive in the background.
+func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveResponse, error) {
+	const op = "lease/keepalive"
+	body, err := json.Marshal(leaseIDRequest{ID: id})
+	if err != nil {
+		return nil, &Error{Op: op, Err: err}
+	}
+	if c.isClosed() {
+		return nil, localError(op, ErrClosed, "")
+	}
+	if c.reqTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.reqTimeout)
+		defer cancel()
+	}
+	// The keepalive is a stream on the server; one request message gives one
+	// result, and the end of the request body ends the stream.
+	var resp *LeaseKeepAliveResponse
+	err = c.stream(ctx, op, body, nil, func(d *streamDecoder) error {
+		resp = new(LeaseKeepAliveResponse)
+		return d.next(resp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if resp.TTL <= 0 {
+		return nil, localError(op, ErrLeaseNotFound, fmt.Sprintf("lease %x not found (keepalive TTL 0)", id))
+	}
+	return resp, nil
+}
+
+// stream posts body to a streaming endpoint and hands the reply to read, moving
+// to the next endpoint when the request certainly did not reach a server. It
+// drains and closes the body when read returns.
+func (c *Client) stream(ctx context.Context, op string, body []byte, header http.Header, read func(*streamDecoder) error) error {
+	var err error
+	for range c.endpoints {
+		ep := c.pick()
+		var hr *http.Response
+		hr, err = c.openStream(ctx, ep, op, body, header)
+		if err == nil {
+			err = read(newStreamDecoder(hr.Body, op, ep.base))
+			closeBody(hr)
+			return err
+		}
+		if !notSent(err) || ctx.Err() != nil {
+			return err
+		}
+		c.failed(ep, err)
+	}
+	return err
+}
+
+// openStream posts body and returns the reply once its status is 200; any other
+// status is decoded as a unary error.
+func (c *Client) openStream(ctx context.Context, ep *endpoint, op string, body []byte, header http.Header) (*http.Response, error) {
+	prefix, err := c.prefix(ctx, ep)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.base+prefix+"/"+op, bytes.NewReader(body))
+	if err != nil {
+		return nil, &Error{Op: op, Endpoint: ep.base, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	hr, err := c.hc.Do(req)
+	if err != nil {
+		return nil, transportError(op, ep.base, err)
+	}
+	if hr.StatusCode != http.StatusOK {
+		b, rerr := io.ReadAll(io.LimitReader(hr.Body, 64<<10))
+		closeBody(hr)
+		if rerr != nil {
+			return nil, transportError(op, ep.base, rerr)
+		}
+		return nil, replyError(op, ep.base, hr.StatusCode, b)
+	}
+	return hr, nil
+}
+
+// closeBody drains a little of what is left, so that a finished reply's connection
+// can be reused, and closes it. A stream cut short is not drained: its context is
+// cancelled and its connection is dropped.
+func closeBody(hr *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, 4<<10))
+	hr.Body.Close()
+}

@@ -1,0 +1,122 @@
+package gateway
+
+import "context"
+
+// CmpResult is the relation a comparison checks.
+type CmpResult int
+
+// Comparison results, as etcd numbers them.
+const (
+	Equal CmpResult = iota
+	Greater
+	Less
+	NotEqual
+)
+
+type cmpTarget int
+
+const (
+	targetVersion cmpTarget = iota
+	targetCreate
+	targetMod
+	targetValue
+	targetLease
+)
+
+// Cmp is one comparison of a transaction's guard. Build it with CmpValue,
+// CmpVersion, CmpCreateRevision, CmpModRevision or CmpLease.
+type Cmp struct {
+	key    []byte
+	end    []byte
+	target cmpTarget
+	result CmpResult
+	value  []byte
+	n      int64
+}
+
+// CmpValue compares key's value with value. A missing key fails every value
+// comparison.
+func CmpValue(key string, r CmpResult, value string) Cmp {
+	return Cmp{key: []byte(key), target: targetValue, result: r, value: []byte(value)}
+}
+
+// CmpVersion compares key's version (0 when it does not exist).
+func CmpVersion(key string, r CmpResult, version int64) Cmp {
+	return Cmp{key: []byte(key), target: targetVersion, result: r, n: version}
+}
+
+// CmpCreateRevision compares key's create revision (0 when it does not exist).
+func CmpCreateRevision(key string, r CmpResult, rev int64) Cmp {
+	return Cmp{key: []byte(key), target: targetCreate, result: r, n: rev}
+}
+
+// CmpModRevision compares key's last modification revision (0 when it does not
+// exist).
+func CmpModRevision(key string, r CmpResult, rev int64) Cmp {
+	return Cmp{key: []byte(key), target: targetMod, result: r, n: rev}
+}
+
+// CmpLease compares the ID of the lease attached to key (0 for none).
+func CmpLease(key string, r CmpResult, lease int64) Cmp {
+	return Cmp{key: []byte(key), target: targetLease, result: r, n: lease}
+}
+
+// WithRange makes the comparison hold for every key in [key, end).
+func (c Cmp) WithRange(end string) Cmp { c.end = []byte(end); return c }
+
+// WithPrefix makes the comparison hold for every key starting with key.
+func (c Cmp) WithPrefix() Cmp { c.end = PrefixEnd(c.key); return c }
+
+// Key returns the compared key.
+func (c Cmp) Key() string { return string(c.key) }
+
+func (c Cmp) wire() compare {
+	w := compare{Result: c.result, Target: c.target, Key: c.key, RangeEnd: c.end}
+	n := c.n
+	switch c.target {
+	case targetVersion:
+		w.Version = &n
+	case targetCreate:
+		w.CreateRevision = &n
+	case targetMod:
+		w.ModRevision = &n
+	case targetLease:
+		w.Lease = &n
+	case targetValue:
+		v := c.value
+		if v == nil {
+			v = []byte{}
+		}
+		w.Value = &v
+	}
+	return w
+}
+
+// Txn is a transaction under construction: If the comparisons all hold, Then runs
+// its operations, Else the others; Commit sends it. A Txn is not safe for
+// concurrent use; build one per transaction.
+type Txn struct {
+	c  *Client
+	op Op
+}
+
+// Txn starts a transaction.
+func (c *Client) Txn() *Txn { return &Txn{c: c, op: Op{kind: opTxn}} }
+
+// If adds comparisons; all must hold for Then to run.
+func (t *Txn) If(cmps ...Cmp) *Txn { t.op.cmps = append(t.op.cmps, cmps...); return t }
+
+// Then adds operations run when every comparison holds.
+func (t *Txn) Then(ops ...Op) *Txn { t.op.then = append(t.op.then, ops...); return t }
+
+// Else adds operations run when a comparison fails.
+func (t *Txn) Else(ops ...Op) *Txn { t.op.els = append(t.op.els, ops...); return t }
+
+// Commit sends the transaction. It is applied atomically, once; on an error whose
+// cause is a cut connection the outcome is unknown.
+func (t *Txn) Commit(ctx context.Context) (*TxnResponse, error) {
+	if err := t.op.validate("kv/txn"); err != nil {
+		return nil, err
+	}
+	return call[TxnResponse](ctx, t.c, "kv/txn", t.op.size(), t.op.txnRequest())
+}

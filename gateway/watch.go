@@ -1,0 +1,392 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Event is one change to a watched key.
+type Event struct {
+	Type EventType `json:"type"`
+	// Kv is the key after the change; for a delete, only Key and ModRevision are
+	// set.
+	Kv KeyValue `json:"kv"`
+	// PrevKv is the key before the change, when the watch has WithPrevKV.
+	PrevKv *KeyValue `json:"prev_kv"`
+}
+
+// IsCreate reports whether the event created its key.
+func (e *Event) IsCreate() bool { return e.Type == EventPut && e.Kv.CreateRevision == e.Kv.ModRevision }
+
+// WatchResponse is one batch of events, all from complete revisions, in revision
+// order. A response without events is a progress notification: nothing in the
+// watched range changed up to Header.Revision.
+type WatchResponse struct {
+	Header Header
+	Events []Event
+}
+
+// IsProgressNotify reports whether the response carries no events.
+func (r *WatchResponse) IsProgressNotify() bool { return len(r.Events) == 0 }
+
+type wireWatchResponse struct {
+	Header          Header  `json:"header"`
+	WatchID         int64   `json:"watch_id,string"`
+	Created         bool    `json:"created"`
+	Canceled        bool    `json:"canceled"`
+	CompactRevision int64   `json:"compact_revision,string"`
+	CancelReason    string  `json:"cancel_reason"`
+	Fragment        bool    `json:"fragment"`
+	Events          []Event `json:"events"`
+}
+
+type watchCreateRequest struct {
+	Key            []byte   `json:"key"`
+	RangeEnd       []byte   `json:"range_end,omitempty"`
+	StartRevision  int64    `json:"start_revision,omitempty"`
+	ProgressNotify bool     `json:"progress_notify,omitempty"`
+	Filters        []string `json:"filters,omitempty"`
+	PrevKV         bool     `json:"prev_kv,omitempty"`
+	Fragment       bool     `json:"fragment,omitempty"`
+}
+
+// Watch is a running watch: a goroutine that reads the server's stream and
+// delivers responses on Events. When the connection drops or the member stops
+// answering with a retryable error, it opens a new stream at the revision after
+// the last one it delivered, so no event is lost or repeated; history compacted
+// past that point ends the watch with a *CompactedError instead.
+//
+// Its methods are safe for concurrent use. Stop it, cancel the context given to
+// Client.Watch, or Close the client, to end it; each closes its stream and joins
+// its goroutine.
+type Watch struct {
+	c      *Client
+	op     Op
+	events chan WatchResponse
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	next    int64 // the revision the next stream starts at; 0: from now
+	err     error
+	stopped bool
+}
+
+// watchStream is one HTTP stream of a watch.
+type watchStream struct {
+	hr     *http.Response
+	dec    *streamDecoder
+	ep     *endpoint
+	cancel context.CancelFunc
+}
+
+func (s *watchStream) close() {
+	s.cancel()
+	s.hr.Body.Close()
+}
+
+const watchBuffer = 64
+
+// Watch watches key, or a range with WithPrefix, WithRange or WithFromKey, from
+// now on or from WithRev. Other options: WithPrevKV, WithFilterPut,
+// WithFilterDelete, WithProgressNotify, WithFragment, WithRequireLeader.
+//
+// It returns once the server has confirmed the watch, so every change after the
+// returned moment is delivered; an error creating it (a compacted start revision,
+// an unreachable cluster) is returned here. Afterwards the watch runs until ctx
+// ends, Stop is called or the client is closed; then Events is closed and Err
+// tells why.
+func (c *Client) Watch(ctx context.Context, key string, opts ...Option) (*Watch, error) {
+	o := newOp(opGet, key, "", opts)
+	if err := o.validate("watch"); err != nil {
+		return nil, err
+	}
+	if c.isClosed() {
+		return nil, localError("watch", ErrClosed, "")
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w := &Watch{
+		c:      c,
+		op:     o,
+		events: make(chan WatchResponse, watchBuffer),
+		cancel: cancel,
+		done:   make(chan struct{}),
+		next:   o.rev,
+	}
+	s, err := w.open(wctx)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		s.close()
+		cancel()
+		return nil, localError("watch", ErrClosed, "")
+	}
+	c.watches[w] = struct{}{}
+	c.mu.Unlock()
+	go w.run(wctx, s)
+	return w, nil
+}
+
+// WatchPrefix watches every key starting with prefix.
+func (c *Client) WatchPrefix(ctx context.Context, prefix string, opts ...Option) (*Watch, error) {
+	return c.Watch(ctx, prefix, append(opts, WithPrefix())...)
+}
+
+// WatchOnce waits for the first event on key (or its range) and returns it; the
+// seed's watch_once, with ctx in place of its timeout.
+func (c *Client) WatchOnce(ctx context.Context, key string, opts ...Option) (*Event, error) {
+	w, err := c.Watch(ctx, key, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Stop()
+	for resp := range w.Events() {
+		if len(resp.Events) > 0 {
+			return &resp.Events[0], nil
+		}
+	}
+	if err := w.Err(); err != nil {
+		return nil, err
+	}
+	return nil, localError("watch", ErrClosed, "")
+}
+
+// WatchPrefixOnce waits for the first event on any key starting with prefix.
+func (c *Client) WatchPrefixOnce(ctx context.Context, prefix string, opts ...Option) (*Event, error) {
+	return c.WatchOnce(ctx, prefix, append(opts, WithPrefix())...)
+}
+
+// Events delivers the watch's responses in revision order. It is closed when the
+// watch ends.
+func (w *Watch) Events() <-chan WatchResponse { return w.events }
+
+// Done is closed when the watch has ended and its goroutine has returned.
+func (w *Watch) Done() <-chan struct{} { return w.done }
+
+// Err tells why the watch ended: nil after Stop; ctx's error when the context
+// ended; an error matching ErrClosed after Client.Close; a *CompactedError when
+// the history it needed was compacted; a *Error for anything else the server
+// reported (ErrWatchCanceled, ErrPermissionDenied, …). It returns nil while the
+// watch is running.
+func (w *Watch) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Revision is the revision the watch would resume at: one past the last revision
+// delivered (or known, from a progress notification, to hold no event).
+func (w *Watch) Revision() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.next
+}
+
+// Stop ends the watch, closes its stream and waits for its goroutine. Responses
+// not yet received from Events are dropped. Stop is safe to call more than once.
+func (w *Watch) Stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+	w.cancel()
+	<-w.done
+}
+
+func (w *Watch) run(ctx context.Context, s *watchStream) {
+	var err error
+	defer func() {
+		w.mu.Lock()
+		switch {
+		case w.stopped && w.c.isClosed():
+			w.err = localError("watch", ErrClosed, "")
+		case w.stopped:
+			w.err = nil
+		case ctx.Err() != nil:
+			w.err = ctx.Err()
+		default:
+			w.err = err
+		}
+		w.mu.Unlock()
+		w.c.mu.Lock()
+		delete(w.c.watches, w)
+		w.c.mu.Unlock()
+		close(w.events)
+		close(w.done)
+	}()
+	retry := w.c.watchRetry
+	for {
+		err = w.pump(ctx, s)
+		s.close()
+		if ctx.Err() != nil || !retryableWatchError(err) {
+			return
+		}
+		if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrUnavailable) {
+			w.c.failed(s.ep, err)
+		}
+		w.c.log.Info("etcd watch interrupted; resuming", "endpoint", s.ep.base, "revision", w.Revision(), "err", err)
+		delay := retry.Initial
+		for {
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			s, err = w.open(ctx)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil || !retryableWatchError(err) {
+				return
+			}
+			var e *Error
+			if errors.As(err, &e) && notSent(e.Err) {
+				w.c.failed(w.c.pick(), err)
+			}
+			delay = min(2*delay, retry.Max)
+		}
+	}
+}
+
+// retryableWatchError reports whether a watch that ended with err should open a
+// new stream: a clean end of the stream (the member shut down), a broken
+// connection, or a member without a leader or otherwise unavailable.
+func retryableWatchError(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, ErrUnavailable) ||
+		errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout)
+}
+
+// open starts a stream at w.next and waits for the server to confirm it.
+func (w *Watch) open(ctx context.Context) (*watchStream, error) {
+	w.mu.Lock()
+	start := w.next
+	w.mu.Unlock()
+	o := &w.op
+	req := watchCreateRequest{
+		Key: o.key, RangeEnd: o.end, StartRevision: start,
+		ProgressNotify: o.progressNotify, PrevKV: o.prevKV, Fragment: o.fragment,
+	}
+	if o.filterPut {
+		req.Filters = append(req.Filters, "NOPUT")
+	}
+	if o.filterDelete {
+		req.Filters = append(req.Filters, "NODELETE")
+	}
+	body, err := json.Marshal(struct {
+		Create watchCreateRequest `json:"create_request"`
+	}{req})
+	if err != nil {
+		return nil, &Error{Op: "watch", Err: err}
+	}
+	var header http.Header
+	if o.requireLeader {
+		// Without it, a member that lost its leader keeps the stream open and
+		// silent; with it, the member ends the stream with "no leader".
+		header = http.Header{"Grpc-Metadata-Hasleader": {"true"}}
+	}
+	ep := w.c.pick()
+	sctx, scancel := context.WithCancel(ctx)
+	hr, err := w.c.openStream(sctx, ep, "watch", body, header)
+	if err != nil {
+		scancel()
+		return nil, err
+	}
+	s := &watchStream{hr: hr, dec: newStreamDecoder(hr.Body, "watch", ep.base), ep: ep, cancel: scancel}
+	var m wireWatchResponse
+	if err := s.dec.next(&m); err != nil {
+		s.close()
+		if errors.Is(err, io.EOF) {
+			err = &Error{Op: "watch", Endpoint: ep.base, Message: "stream ended before the watch was created", Err: io.ErrUnexpectedEOF, kind: ErrUnavailable}
+		}
+		return nil, err
+	}
+	if m.Canceled {
+		s.close()
+		return nil, w.cancelError(ep, start, &m)
+	}
+	if !m.Created {
+		s.close()
+		return nil, &Error{Op: "watch", Endpoint: ep.base, Message: "first message does not confirm the watch", kind: ErrMalformedResponse}
+	}
+	if start == 0 {
+		w.mu.Lock()
+		w.next = m.Header.Revision + 1
+		w.mu.Unlock()
+	}
+	return s, nil
+}
+
+func (w *Watch) cancelError(ep *endpoint, start int64, m *wireWatchResponse) error {
+	if m.CompactRevision > 0 {
+		return &CompactedError{Revision: start, CompactRevision: m.CompactRevision}
+	}
+	e := &Error{Op: "watch", Endpoint: ep.base, Message: m.CancelReason}
+	if e.Message == "" {
+		e.Message = "watch canceled by the server without a reason"
+	}
+	e.kind = classify(CodeOK, m.CancelReason)
+	if e.kind == nil {
+		e.kind = ErrWatchCanceled
+	}
+	return e
+}
+
+// pump reads the stream and delivers complete responses until the stream ends.
+func (w *Watch) pump(ctx context.Context, s *watchStream) error {
+	var pending []Event // events of a fragmented response, until its last piece
+	for {
+		var m wireWatchResponse
+		if err := s.dec.next(&m); err != nil {
+			return err
+		}
+		if m.Canceled {
+			return w.cancelError(s.ep, w.Revision(), &m)
+		}
+		if m.Created {
+			continue
+		}
+		if m.Fragment {
+			pending = append(pending, m.Events...)
+			continue
+		}
+		events := m.Events
+		if pending != nil {
+			events = append(pending, events...)
+			pending = nil
+		}
+		var next int64
+		if len(events) > 0 {
+			next = events[len(events)-1].Kv.ModRevision + 1
+		} else {
+			// A progress notification: nothing changed in range up to the
+			// header's revision.
+			next = m.Header.Revision + 1
+		}
+		w.mu.Lock()
+		if next < w.next && len(events) > 0 {
+			w.mu.Unlock()
+			return &Error{Op: "watch", Endpoint: s.ep.base, kind: ErrMalformedResponse,
+				Message: fmt.Sprintf("event at revision %d after revision %d was delivered", next-1, w.next-1)}
+		}
+		if next > w.next {
+			w.next = next
+		}
+		w.mu.Unlock()
+		select {
+		case w.events <- WatchResponse{Header: m.Header, Events: events}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,406 @@
+// Package etcdtest starts real etcd servers for tests: one member or a cluster of
+// three, on 127.0.0.1 with free ports and temporary data directories, and gives the
+// test control of each member's process (kill, restart, pause, resume).
+//
+// The etcd binary is taken from $ETCD_BIN, or else from the repository's .bin folder
+// that `make etcd` fills. Without one the test fails and says how to get one: a test
+// that needs etcd never passes by skipping.
+//
+// Every process it starts is ended in t.Cleanup. It listens on loopback only.
+package etcdtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// DefaultVersion is the etcd version used when $ETCD_BIN is not set.
+const DefaultVersion = "3.6.16"
+
+// Options says what cluster to start. The zero value starts one member.
+type Options struct {
+	// Size is the number of members: 1 or 3. Zero means 1.
+	Size int
+	// Binary is the etcd executable. Empty means Binary().
+	Binary string
+	// Args are extra flags given to every member (for example
+	// "--auth-token-ttl=2" or "--quota-backend-bytes=…").
+	Args []string
+	// StartTimeout bounds how long Start waits for the cluster to be healthy.
+	// Zero means 30 seconds.
+	StartTimeout time.Duration
+}
+
+// Cluster is a running etcd cluster. Its methods are safe for concurrent use.
+type Cluster struct {
+	Members []*Member
+	binary  string
+	version string
+}
+
+// Member is one etcd process.
+type Member struct {
+	Name      string
+	ClientURL string // http://127.0.0.1:port, the client (and gateway) URL
+	PeerURL   string
+	dataDir   string
+	logPath   string
+	binary    string
+	args      []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the current process has exited
+}
+
+// Binary returns the etcd executable the tests use: $ETCD_BIN, or the default
+// version built by `make etcd` into the repository's .bin folder.
+func Binary() (string, error) {
+	if b := os.Getenv("ETCD_BIN"); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			return "", fmt.Errorf("etcdtest: ETCD_BIN=%s: %w", b, err)
+		}
+		return b, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		cand := filepath.Join(dir, ".bin", "etcd-"+DefaultVersion)
+		if _, err := os.Stat(cand); err == nil {
+			return cand, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("etcdtest: no etcd binary: run `make etcd` in the repository root " +
+		"(it builds etcd " + DefaultVersion + " into .bin/), or set ETCD_BIN to an etcd executable")
+}
+
+var versionRE = regexp.MustCompile(`etcd Version: (\S+)`)
+
+// BinaryVersion runs `etcd --version` and returns the version it prints ("3.6.16").
+func BinaryVersion(binary string) (string, error) {
+	out, err := exec.Command(binary, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("etcdtest: %s --version: %w", binary, err)
+	}
+	m := versionRE.FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("etcdtest: %s --version printed no version: %q", binary, out)
+	}
+	return string(m[1]), nil
+}
+
+// Start starts a cluster and waits until every member answers /health. It fails the
+// test if the cluster does not come up; the processes are ended in t.Cleanup.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	c, err := start(t, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Single starts one member with default options.
+func Single(t testing.TB) *Cluster { t.Helper(); return Start(t, Options{}) }
+
+func start(t testing.TB, opts Options) (*Cluster, error) {
+	bin := opts.Binary
+	if bin == "" {
+		var err error
+		if bin, err = Binary(); err != nil {
+			return nil, err
+		}
+	}
+	version, err := BinaryVersion(bin)
+	if err != nil {
+		return nil, err
+	}
+	size := opts.Size
+	if size == 0 {
+		size = 1
+	}
+	if size != 1 && size != 3 {
+		return nil, fmt.Errorf("etcdtest: size %d: want 1 or 3", size)
+	}
+	timeout := opts.StartTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	// A port picked free can be taken by someone else before etcd binds it; on a
+	// failed start, try again with new ports.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		c := &Cluster{binary: bin, version: version}
+		ports, err := freePorts(2 * size)
+		if err != nil {
+			return nil, err
+		}
+		var initial []string
+		for i := 0; i < size; i++ {
+			m := &Member{
+				Name:      fmt.Sprintf("m%d", i),
+				ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+				PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+				dataDir:   filepath.Join(t.TempDir(), "data"),
+				binary:    bin,
+			}
+			m.logPath = filepath.Join(filepath.Dir(m.dataDir), "etcd.log")
+			c.Members = append(c.Members, m)
+			initial = append(initial, m.Name+"="+m.PeerURL)
+		}
+		token := fmt.Sprintf("etcdtest-%d-%d", os.Getpid(), time.Now().UnixNano())
+		for _, m := range c.Members {
+			m.args = append([]string{
+				"--name=" + m.Name,
+				"--data-dir=" + m.dataDir,
+				"--listen-client-urls=" + m.ClientURL,
+				"--advertise-client-urls=" + m.ClientURL,
+				"--listen-peer-urls=" + m.PeerURL,
+				"--initial-advertise-peer-urls=" + m.PeerURL,
+				"--initial-cluster=" + strings.Join(initial, ","),
+				"--initial-cluster-state=new",
+				"--initial-cluster-token=" + token,
+				"--log-level=warn",
+				// Short election timings keep failover tests quick on loopback.
+				"--heartbeat-interval=50",
+				"--election-timeout=500",
+			}, opts.Args...)
+		}
+		t.Cleanup(func() {
+			for _, m := range c.Members {
+				m.dumpLogOnFailure(t)
+				m.Kill()
+			}
+		})
+		for _, m := range c.Members {
+			if err := m.startProcess(); err != nil {
+				return nil, err
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err = c.WaitHealthy(ctx)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+		for _, m := range c.Members {
+			m.Kill()
+		}
+	}
+	return nil, lastErr
+}
+
+// Version is the etcd version of the cluster's binary ("3.6.16").
+func (c *Cluster) Version() string { return c.version }
+
+// Binary is the etcd executable the cluster runs.
+func (c *Cluster) Binary() string { return c.binary }
+
+// Endpoints returns the client URLs of all members.
+func (c *Cluster) Endpoints() []string {
+	out := make([]string, len(c.Members))
+	for i, m := range c.Members {
+		out[i] = m.ClientURL
+	}
+	return out
+}
+
+// WaitHealthy waits until every running member answers /health with health true.
+func (c *Cluster) WaitHealthy(ctx context.Context) error {
+	for _, m := range c.Members {
+		if err := m.WaitHealthy(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AtLeast reports whether the cluster's version is at least major.minor.
+func (c *Cluster) AtLeast(major, minor int) bool {
+	parts := strings.SplitN(c.version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, _ := strconv.Atoi(parts[0])
+	mi, _ := strconv.Atoi(parts[1])
+	return ma > major || (ma == major && mi >= minor)
+}
+
+func (m *Member) startProcess() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		return fmt.Errorf("etcdtest: member %s is already running", m.Name)
+	}
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(m.binary, m.args...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// Own process group, so that a signal sent to the test does not reach etcd and
+	// etcd's children (there are none) would be ended with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("etcdtest: start %s: %w", m.binary, err)
+	}
+	done := make(chan struct{})
+	m.cmd, m.done = cmd, done
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(done)
+	}()
+	return nil
+}
+
+// Kill ends the member's process with SIGKILL and waits for it to exit. The data
+// directory stays, so Restart brings the same member back. Killing a member that is
+// not running does nothing.
+func (m *Member) Kill() {
+	m.mu.Lock()
+	cmd, done := m.cmd, m.done
+	m.cmd = nil
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+// Restart starts the member again after Kill, with the same name, ports and data.
+// It does not wait for health: call WaitHealthy.
+func (m *Member) Restart() error { return m.startProcess() }
+
+// Pause stops the member with SIGSTOP: its sockets stay open but it answers nothing.
+func (m *Member) Pause() error { return m.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused member with SIGCONT.
+func (m *Member) Resume() error { return m.signal(syscall.SIGCONT) }
+
+func (m *Member) signal(sig syscall.Signal) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return fmt.Errorf("etcdtest: member %s is not running", m.Name)
+	}
+	return m.cmd.Process.Signal(sig)
+}
+
+// Running reports whether the member's process is started and has not exited.
+func (m *Member) Running() bool {
+	m.mu.Lock()
+	done := m.done
+	running := m.cmd != nil
+	m.mu.Unlock()
+	if !running {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// WaitHealthy polls the member's /health until it reports healthy or ctx ends.
+func (m *Member) WaitHealthy(ctx context.Context) error {
+	client := &http.Client{Timeout: time.Second}
+	defer client.CloseIdleConnections()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last string
+	for {
+		if !m.Running() {
+			return fmt.Errorf("etcdtest: member %s is not running; log tail:\n%s", m.Name, m.LogTail(20))
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.ClientURL+"/health", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			var body [256]byte
+			n, _ := resp.Body.Read(body[:])
+			resp.Body.Close()
+			last = string(body[:n])
+			if resp.StatusCode == http.StatusOK && strings.Contains(last, `"health":"true"`) {
+				return nil
+			}
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("etcdtest: member %s not healthy (%s): %w; log tail:\n%s", m.Name, last, ctx.Err(), m.LogTail(20))
+		case <-tick.C:
+		}
+	}
+}
+
+// LogTail returns the last n lines the member's process wrote.
+func (m *Member) LogTail(n int) string {
+	f, err := os.Open(m.logPath)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m *Member) dumpLogOnFailure(t testing.TB) {
+	if t.Failed() {
+		t.Logf("etcd member %s (%s) log tail:\n%s", m.Name, m.ClientURL, m.LogTail(30))
+	}
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("etcdtest: free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
