@@ -98,10 +98,11 @@ const watchBuffer = 64
 // WithFilterDelete, WithProgressNotify, WithFragment, WithRequireLeader.
 //
 // It returns once the server has confirmed the watch, so every change after the
-// returned moment is delivered; an error creating it (a compacted start revision,
-// an unreachable cluster) is returned here. Afterwards the watch runs until ctx
-// ends, Stop is called or the client is closed; then Events is closed and Err
-// tells why.
+// returned moment is delivered; an error creating it (an unreachable cluster, a
+// refused request) is returned here. Afterwards the watch runs until ctx ends,
+// Stop is called, the client is closed or the server ends it; then Events is
+// closed and Err tells why. A start revision that is already compacted ends the
+// watch at once with a *CompactedError (etcd confirms the watch, then cancels it).
 func (c *Client) Watch(ctx context.Context, key string, opts ...Option) (*Watch, error) {
 	o := newOp(opGet, key, "", opts)
 	if err := o.validate("watch"); err != nil {

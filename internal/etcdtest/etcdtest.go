@@ -238,8 +238,36 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 }
 
 // AtLeast reports whether the cluster's version is at least major.minor.
-func (c *Cluster) AtLeast(major, minor int) bool {
-	parts := strings.SplitN(c.version, ".", 3)
+func (c *Cluster) AtLeast(major, minor int) bool { return VersionAtLeast(c.version, major, minor) }
+
+// BinaryAtLeast reports whether the etcd that Binary returns is at least
+// major.minor, for choosing flags before a cluster starts. It fails the test when
+// there is no binary.
+func BinaryAtLeast(t testing.TB, major, minor int) bool {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := BinaryVersion(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return VersionAtLeast(v, major, minor)
+}
+
+// ProgressNotifyFlag returns the flag that sets the watch progress notification
+// interval: its name changed in etcd 3.6.
+func ProgressNotifyFlag(t testing.TB, d time.Duration) string {
+	if BinaryAtLeast(t, 3, 6) {
+		return "--watch-progress-notify-interval=" + d.String()
+	}
+	return "--experimental-watch-progress-notify-interval=" + d.String()
+}
+
+// VersionAtLeast reports whether version ("3.6.16") is at least major.minor.
+func VersionAtLeast(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
 	if len(parts) < 2 {
 		return false
 	}

@@ -1,0 +1,466 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+)
+
+// next receives the next response from w, failing the test if the watch ends or
+// ctx runs out first.
+func next(t testing.TB, ctx context.Context, w *gateway.Watch) gateway.WatchResponse {
+	t.Helper()
+	select {
+	case r, ok := <-w.Events():
+		if !ok {
+			t.Fatalf("watch ended: %v", w.Err())
+		}
+		return r
+	case <-ctx.Done():
+		t.Fatalf("no watch response: %v", ctx.Err())
+	}
+	panic("unreachable")
+}
+
+// collect receives events from w until it has n of them.
+func collect(t testing.TB, ctx context.Context, w *gateway.Watch, n int) []gateway.Event {
+	t.Helper()
+	var evs []gateway.Event
+	for len(evs) < n {
+		evs = append(evs, next(t, ctx, w).Events...)
+	}
+	return evs
+}
+
+// ended waits for the watch to end and returns its error.
+func ended(t testing.TB, ctx context.Context, w *gateway.Watch) error {
+	t.Helper()
+	for {
+		select {
+		case _, ok := <-w.Events():
+			if !ok {
+				return w.Err()
+			}
+		case <-ctx.Done():
+			t.Fatalf("watch did not end: %v", ctx.Err())
+		}
+	}
+}
+
+func evString(e gateway.Event) string {
+	return fmt.Sprintf("%d:%s:%s=%s", e.Kv.ModRevision, e.Type, e.Kv.Key, e.Kv.Value)
+}
+
+func TestWatch(t *testing.T) {
+	cl := etcdtest.Start(t, etcdtest.Options{Args: []string{etcdtest.ProgressNotifyFlag(t, 200*time.Millisecond)}})
+	c := newClient(t, cl)
+	ctx := ctxT(t)
+
+	t.Run("KeyPrefixDelete", func(t *testing.T) {
+		w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wa/", gateway.WithPrevKV()))
+		defer w.Stop()
+		must[*gateway.PutResponse](t)(c.Put(ctx, "wa/1", "a"))
+		must[*gateway.PutResponse](t)(c.Put(ctx, "wb/outside", "x"))
+		must[*gateway.PutResponse](t)(c.Put(ctx, "wa/1", "b"))
+		d := must[*gateway.DeleteResponse](t)(c.Delete(ctx, "wa/1"))
+		evs := collect(t, ctx, w, 3)
+		eq(t, "events", len(evs), 3)
+		eq(t, "first", evs[0].Type, gateway.EventPut)
+		eq(t, "first is a create", evs[0].IsCreate(), true)
+		eq(t, "second value", string(evs[1].Kv.Value), "b")
+		eq(t, "second is not a create", evs[1].IsCreate(), false)
+		eq(t, "second prev", string(evs[1].PrevKv.Value), "a")
+		eq(t, "third", evs[2].Type, gateway.EventDelete)
+		eq(t, "third key", string(evs[2].Kv.Key), "wa/1")
+		eq(t, "third revision", evs[2].Kv.ModRevision, d.Header.Revision)
+		eq(t, "third prev", string(evs[2].PrevKv.Value), "b")
+		eq(t, "resume revision", w.Revision(), d.Header.Revision+1)
+	})
+
+	t.Run("HistoryAndFilters", func(t *testing.T) {
+		first := must[*gateway.PutResponse](t)(c.Put(ctx, "wh/k", "1")).Header.Revision
+		must[*gateway.DeleteResponse](t)(c.Delete(ctx, "wh/k"))
+		must[*gateway.PutResponse](t)(c.Put(ctx, "wh/k", "2"))
+		all := must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first)))
+		defer all.Stop()
+		evs := collect(t, ctx, all, 3)
+		eqStrings(t, "history", []string{evString(evs[0]), evString(evs[1]), evString(evs[2])},
+			fmt.Sprintf("%d:PUT:wh/k=1", first), fmt.Sprintf("%d:DELETE:wh/k=", first+1), fmt.Sprintf("%d:PUT:wh/k=2", first+2))
+		puts := must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first), gateway.WithFilterDelete()))
+		defer puts.Stop()
+		evs = collect(t, ctx, puts, 2)
+		eq(t, "no deletes", evs[0].Type == gateway.EventPut && evs[1].Type == gateway.EventPut, true)
+		dels := must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first), gateway.WithFilterPut()))
+		defer dels.Stop()
+		evs = collect(t, ctx, dels, 1)
+		eq(t, "only the delete", evString(evs[0]), fmt.Sprintf("%d:DELETE:wh/k=", first+1))
+	})
+
+	t.Run("Range", func(t *testing.T) {
+		w := must[*gateway.Watch](t)(c.Watch(ctx, "wr/b", gateway.WithRange("wr/d")))
+		defer w.Stop()
+		for _, k := range []string{"wr/a", "wr/b", "wr/c", "wr/d"} {
+			must[*gateway.PutResponse](t)(c.Put(ctx, k, "v"))
+		}
+		evs := collect(t, ctx, w, 2)
+		eqStrings(t, "range events", []string{string(evs[0].Kv.Key), string(evs[1].Kv.Key)}, "wr/b", "wr/c")
+	})
+
+	t.Run("ProgressNotify", func(t *testing.T) {
+		rev := must[*gateway.PutResponse](t)(c.Put(ctx, "wp/other", "x")).Header.Revision
+		w := must[*gateway.Watch](t)(c.Watch(ctx, "wp/quiet", gateway.WithProgressNotify()))
+		defer w.Stop()
+		r := next(t, ctx, w)
+		eq(t, "progress notification", r.IsProgressNotify(), true)
+		if r.Header.Revision < rev {
+			t.Fatalf("progress revision %d < %d", r.Header.Revision, rev)
+		}
+		if w.Revision() != r.Header.Revision+1 {
+			t.Fatalf("resume revision %d after progress at %d", w.Revision(), r.Header.Revision)
+		}
+	})
+
+	t.Run("CompactedStart", func(t *testing.T) {
+		p1 := must[*gateway.PutResponse](t)(c.Put(ctx, "wc/k", "1"))
+		p2 := must[*gateway.PutResponse](t)(c.Put(ctx, "wc/k", "2"))
+		must[*gateway.CompactResponse](t)(c.Compact(ctx, p2.Header.Revision, gateway.WithPhysical()))
+		// etcd confirms the watch, then cancels it: the error ends the watch.
+		w := must[*gateway.Watch](t)(c.Watch(ctx, "wc/k", gateway.WithRev(p1.Header.Revision)))
+		err := ended(t, ctx, w)
+		isErr(t, err, gateway.ErrCompacted)
+		var ce *gateway.CompactedError
+		if !errors.As(err, &ce) || ce.CompactRevision != p2.Header.Revision || ce.Revision != p1.Header.Revision {
+			t.Fatalf("compacted error: %#v", err)
+		}
+		_, err = c.WatchOnce(ctx, "wc/k", gateway.WithRev(p1.Header.Revision))
+		isErr(t, err, gateway.ErrCompacted)
+		// At the compact revision itself the history is still there.
+		ev := must[*gateway.Event](t)(c.WatchOnce(ctx, "wc/k", gateway.WithRev(p2.Header.Revision)))
+		eq(t, "event at compact revision", string(ev.Kv.Value), "2")
+	})
+
+	t.Run("Ending", func(t *testing.T) {
+		w := must[*gateway.Watch](t)(c.Watch(ctx, "we/k"))
+		w.Stop()
+		w.Stop()
+		if err := ended(t, ctx, w); err != nil {
+			t.Fatalf("after Stop: %v", err)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		w = must[*gateway.Watch](t)(c.Watch(wctx, "we/k"))
+		cancel()
+		if err := ended(t, ctx, w); !errors.Is(err, context.Canceled) {
+			t.Fatalf("after cancel: %v", err)
+		}
+		<-w.Done()
+		octx, ocancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer ocancel()
+		_, err := c.WatchOnce(octx, "we/never")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WatchOnce past deadline: %v", err)
+		}
+		_, err = c.Watch(ctx, "")
+		isErr(t, err, gateway.ErrEmptyKey)
+	})
+
+	t.Run("WatchOnce", func(t *testing.T) {
+		got := make(chan *gateway.Event, 1)
+		errc := make(chan error, 1)
+		ready := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wo/"))
+		defer ready.Stop()
+		go func() {
+			ev, err := c.WatchPrefixOnce(ctx, "wo/")
+			got <- ev
+			errc <- err
+		}()
+		// Keep writing until WatchPrefixOnce has seen an event: it may start
+		// watching after the first write.
+		for i := 0; ; i++ {
+			must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("wo/%d", i), "v"))
+			next(t, ctx, ready)
+			select {
+			case ev := <-got:
+				if err := <-errc; err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(string(ev.Kv.Key), "wo/") {
+					t.Fatalf("event %v", evString(*ev))
+				}
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+}
+
+func TestWatchClientClose(t *testing.T) {
+	cl := etcdtest.Single(t)
+	c, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	w1 := must[*gateway.Watch](t)(c.Watch(ctx, "k1"))
+	w2 := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "k2"))
+	c.Close()
+	for _, w := range []*gateway.Watch{w1, w2} {
+		isErr(t, ended(t, ctx, w), gateway.ErrClosed)
+	}
+	_, err = c.Watch(ctx, "k3")
+	isErr(t, err, gateway.ErrClosed)
+	_, err = c.Get(ctx, "k3")
+	isErr(t, err, gateway.ErrClosed)
+	c.Close()
+}
+
+// TestWatchSurvivesMemberRestart kills the only member in the middle of a stream
+// of writes and restarts it; the watch must deliver exactly the server's history:
+// every revision once, in order.
+func TestWatchSurvivesMemberRestart(t *testing.T) {
+	cl := etcdtest.Single(t)
+	fast := func(cfg *gateway.Config) { cfg.WatchRetry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond} }
+	c := newClient(t, cl, fast)
+	writer := newClient(t, cl)
+	ctx := ctxT(t)
+	m := cl.Members[0]
+
+	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wk/")) // from now: resumes from the created revision
+	startRev := w.Revision()
+	const total = 300
+	var wg sync.WaitGroup
+	wg.Add(1)
+	writeErrs := 0
+	go func() {
+		defer wg.Done()
+		for i := 0; i < total; {
+			_, err := writer.Put(ctx, fmt.Sprintf("wk/%03d", i), fmt.Sprint(i))
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				writeErrs++
+				// The member is down: wait for it rather than spin. A put
+				// whose outcome was unknown is written again; the replay
+				// below sees both.
+				_ = m.WaitHealthy(ctx)
+				continue
+			}
+			i++
+		}
+	}()
+
+	var got []gateway.Event
+	killed := false
+	for len(got) == 0 || string(got[len(got)-1].Kv.Key) != fmt.Sprintf("wk/%03d", total-1) {
+		got = append(got, next(t, ctx, w).Events...)
+		if !killed && len(got) >= total/3 {
+			killed = true
+			m.Kill()
+			if err := m.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wg.Wait()
+	if writeErrs == 0 {
+		t.Fatal("the writer saw no failure: the member was not down while it wrote")
+	}
+
+	// The server's own history, replayed from the same start.
+	replay := must[*gateway.Watch](t)(writer.WatchPrefix(ctx, "wk/", gateway.WithRev(startRev)))
+	defer replay.Stop()
+	want := collect(t, ctx, replay, len(got))
+	for i := range got {
+		if i > 0 && got[i].Kv.ModRevision <= got[i-1].Kv.ModRevision {
+			t.Fatalf("revision %d after %d: repeated or out of order", got[i].Kv.ModRevision, got[i-1].Kv.ModRevision)
+		}
+		if evString(got[i]) != evString(want[i]) {
+			t.Fatalf("event %d = %s, server history has %s", i, evString(got[i]), evString(want[i]))
+		}
+	}
+	if len(want) != len(got) {
+		t.Fatalf("got %d events, history has %d", len(got), len(want))
+	}
+	t.Logf("%d events across a member restart, %d failed writes retried", len(got), writeErrs)
+}
+
+// TestWatchCompactedWhileDown: the watch's member is down while the others write
+// and compact past the watch's resume point; when it comes back the watch must
+// end with a *CompactedError, not skip the lost history silently.
+func TestWatchCompactedWhileDown(t *testing.T) {
+	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
+	ctx := ctxT(t)
+	c := newClient(t, cl, func(cfg *gateway.Config) {
+		cfg.Endpoints = cl.Endpoints()[:1]
+		cfg.WatchRetry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+	})
+	writer := newClient(t, cl, func(cfg *gateway.Config) { cfg.Endpoints = cl.Endpoints()[1:] })
+
+	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wd/"))
+	p0 := must[*gateway.PutResponse](t)(writer.Put(ctx, "wd/0", "v"))
+	eq(t, "first event", collect(t, ctx, w, 1)[0].Kv.ModRevision, p0.Header.Revision)
+	cl.Members[0].Kill()
+	var last int64
+	for i := 1; i <= 5; i++ {
+		last = must[*gateway.PutResponse](t)(writer.Put(ctx, fmt.Sprintf("wd/%d", i), "v")).Header.Revision
+	}
+	must[*gateway.CompactResponse](t)(writer.Compact(ctx, last, gateway.WithPhysical()))
+	if err := cl.Members[0].Restart(); err != nil {
+		t.Fatal(err)
+	}
+	err := ended(t, ctx, w)
+	var ce *gateway.CompactedError
+	if !errors.As(err, &ce) || !errors.Is(err, gateway.ErrCompacted) {
+		t.Fatalf("watch ended with %v, want a compaction error", err)
+	}
+	eq(t, "resume revision", ce.Revision, p0.Header.Revision+1)
+	eq(t, "compact revision", ce.CompactRevision, last)
+}
+
+// TestWatchNoLeaderInStream: a watch that requires a leader, on a member that
+// loses its quorum, gets etcd's in-stream "no leader" error, classifies it, and
+// resumes once a leader is back.
+func TestWatchNoLeaderInStream(t *testing.T) {
+	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
+	ctx := ctxT(t)
+	errs := make(chan error, 100)
+	c := newClient(t, cl, func(cfg *gateway.Config) {
+		cfg.Endpoints = cl.Endpoints()[:1]
+		cfg.WatchRetry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+		cfg.Logger = slog.New(&errorHandler{errs: errs})
+	})
+	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wl/", gateway.WithRequireLeader()))
+	defer w.Stop()
+	cl.Members[1].Kill()
+	cl.Members[2].Kill()
+	for err := range errs {
+		if errors.Is(err, gateway.ErrNoLeader) {
+			var ge *gateway.Error
+			if !errors.As(err, &ge) || ge.Code != gateway.CodeUnavailable {
+				t.Fatalf("no-leader error: %#v", err)
+			}
+			break
+		}
+		t.Logf("watch interrupted by %v", err)
+	}
+	for _, m := range cl.Members[1:] {
+		if err := m.Restart(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cl.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	writer := newClient(t, cl)
+	p := must[*gateway.PutResponse](t)(writer.Put(ctx, "wl/after", "v"))
+	evs := collect(t, ctx, w, 1)
+	eq(t, "event after recovery", evs[0].Kv.ModRevision, p.Header.Revision)
+}
+
+// errorHandler is a slog.Handler that passes on the "err" attribute of each record.
+type errorHandler struct{ errs chan error }
+
+func (h *errorHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *errorHandler) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && a.Key == "err" {
+			select {
+			case h.errs <- err:
+			default:
+			}
+		}
+		return true
+	})
+	return nil
+}
+func (h *errorHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *errorHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestWatchFragments: a watch catching up on more history than the server sends in
+// one message (--max-request-bytes plus etcd's 512 KiB gRPC allowance) gets it in
+// fragments; the client joins them again, so each revision arrives whole.
+func TestWatchFragments(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := ctxT(t)
+	var fragments, messages atomic.Int64
+	counting := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err == nil && strings.HasSuffix(r.URL.Path, "/watch") {
+			resp.Body = &streamCounter{ReadCloser: resp.Body, needles: map[string]*atomic.Int64{
+				`"fragment":true`: &fragments, `{"result":`: &messages}}
+		}
+		return resp, err
+	})}
+	t.Cleanup(counting.CloseIdleConnections)
+	c := newClient(t, cl, func(cfg *gateway.Config) { cfg.HTTPClient = counting })
+	const n = 30
+	val := strings.Repeat("f", 100<<10) // 3 MB of history in all
+	var first int64
+	for i := 0; i < n; i++ {
+		r := must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("fr/%02d", i), val))
+		if i == 0 {
+			first = r.Header.Revision
+		}
+	}
+	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "fr/", gateway.WithRev(first), gateway.WithFragment()))
+	defer w.Stop()
+	var evs []gateway.Event
+	responses := 0
+	for len(evs) < n {
+		evs = append(evs, next(t, ctx, w).Events...)
+		responses++
+	}
+	for i, e := range evs {
+		eq(t, "key", string(e.Kv.Key), fmt.Sprintf("fr/%02d", i))
+		eq(t, "value length", len(e.Kv.Value), len(val))
+	}
+	if fragments.Load() == 0 {
+		t.Fatal("the server sent no fragments: the test did not exercise joining")
+	}
+	// Every message but the "created" one carried events; each run of pieces
+	// flagged fragment:true and its final piece must make one response.
+	pieces := messages.Load() - 1
+	if int64(responses) != pieces-fragments.Load() {
+		t.Fatalf("%d responses from %d messages of which %d fragments: not joined", responses, pieces, fragments.Load())
+	}
+	t.Logf("%d events in %d responses joined from %d messages", n, responses, pieces)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// streamCounter counts occurrences of each needle in a stream as it is read.
+type streamCounter struct {
+	io.ReadCloser
+	needles map[string]*atomic.Int64
+	tail    []byte
+}
+
+func (f *streamCounter) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	buf := append(f.tail, p[:n]...)
+	const keep = 32 // longer than every needle: a match split across reads counts once
+	for needle, count := range f.needles {
+		// Matches wholly inside the kept tail were counted by the previous read.
+		prev := bytes.Count(f.tail, []byte(needle))
+		count.Add(int64(bytes.Count(buf, []byte(needle)) - prev))
+	}
+	if len(buf) > keep {
+		buf = buf[len(buf)-keep:]
+	}
+	f.tail = append(f.tail[:0], buf...)
+	return n, err
+}
