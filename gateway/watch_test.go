@@ -230,7 +230,9 @@ func TestWatchClientClose(t *testing.T) {
 // every revision once, in order.
 func TestWatchSurvivesMemberRestart(t *testing.T) {
 	cl := etcdtest.Single(t)
-	fast := func(cfg *gateway.Config) { cfg.WatchRetry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond} }
+	fast := func(cfg *gateway.Config) {
+		cfg.WatchRetry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}
+	}
 	c := newClient(t, cl, fast)
 	writer := newClient(t, cl)
 	ctx := ctxT(t)
