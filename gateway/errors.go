@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -58,6 +59,9 @@ var (
 	// ErrWatchCanceled: the server cancelled a watch for a reason other than
 	// compaction (for example a permission change); the *Error carries the reason.
 	ErrWatchCanceled = errors.New("gateway: watch canceled by server")
+	// ErrUnimplemented: the server does not serve this call (an older version,
+	// or a gateway that lacks the path: etcd 3.4 has no /maintenance/hashkv).
+	ErrUnimplemented = errors.New("gateway: not implemented by the server")
 	// ErrMalformedResponse: the reply could not be understood (not JSON, a cut
 	// stream, an unexpected shape).
 	ErrMalformedResponse = errors.New("gateway: malformed response")
@@ -244,6 +248,8 @@ func classify(code Code, msg string) error {
 		return ErrInvalidAuthToken
 	}
 	switch code {
+	case CodeUnimplemented:
+		return ErrUnimplemented
 	case CodeUnavailable:
 		return ErrUnavailable
 	case CodeDeadlineExceeded:
@@ -288,9 +294,13 @@ func replyError(op, endpoint string, status int, body []byte) *Error {
 	if err := json.Unmarshal(body, &w); err != nil || (w.Message == "" && w.Code == CodeOK) {
 		// Not etcd's JSON: a proxy's page, an empty reply, a plain-text error.
 		e.Message = "unexpected reply: " + snippet(body)
-		e.kind = ErrMalformedResponse
-		if status == 503 || status == 502 || status == 504 {
+		switch status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 			e.kind = ErrUnavailable
+		case http.StatusNotFound, http.StatusNotImplemented, http.StatusMethodNotAllowed:
+			e.kind = ErrUnimplemented
+		default:
+			e.kind = ErrMalformedResponse
 		}
 		return e
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -125,7 +126,14 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 	var resp *LeaseKeepAliveResponse
 	err = c.stream(ctx, op, body, nil, func(d *streamDecoder) error {
 		resp = new(LeaseKeepAliveResponse)
-		return d.next(resp)
+		err := d.next(resp)
+		if errors.Is(err, io.EOF) {
+			// An empty reply: some auth failures end this way (etcd issues
+			// 15256, 20332). Nothing says the lease is gone.
+			return &Error{Op: op, Endpoint: d.endpoint, Status: http.StatusOK,
+				Message: "keepalive stream ended without a result", Err: io.ErrUnexpectedEOF, kind: ErrUnavailable}
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err

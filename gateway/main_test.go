@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -11,7 +13,27 @@ import (
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// endpoints are the client URLs of the member the examples talk to; TestMain
+// starts it. In your program they are your etcd members' client URLs.
+var endpoints []string
+
+func TestMain(m *testing.M) {
+	c, err := etcdtest.Launch(etcdtest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	endpoints = c.Endpoints()
+	code := m.Run()
+	c.Stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // newClient returns a client for the cluster's endpoints, closed in t.Cleanup.
 func newClient(t testing.TB, c *etcdtest.Cluster, mod ...func(*gateway.Config)) *gateway.Client {

@@ -316,7 +316,7 @@ func TestWatchCompactedWhileDown(t *testing.T) {
 	cl.Members[0].Kill()
 	var last int64
 	for i := 1; i <= 5; i++ {
-		last = must[*gateway.PutResponse](t)(writer.Put(ctx, fmt.Sprintf("wd/%d", i), "v")).Header.Revision
+		last = putRetry(t, ctx, writer, fmt.Sprintf("wd/%d", i)).Header.Revision
 	}
 	must[*gateway.CompactResponse](t)(writer.Compact(ctx, last, gateway.WithPhysical()))
 	if err := cl.Members[0].Restart(); err != nil {
@@ -369,6 +369,23 @@ func TestWatchNoLeaderInStream(t *testing.T) {
 	p := must[*gateway.PutResponse](t)(writer.Put(ctx, "wl/after", "v"))
 	evs := collect(t, ctx, w, 1)
 	eq(t, "event after recovery", evs[0].Kv.ModRevision, p.Header.Revision)
+}
+
+// putRetry writes key, retrying while the cluster elects a new leader: a put in
+// flight when the leader died times out with its outcome unknown. Tests use it
+// only where writing a key twice changes nothing they check.
+func putRetry(t testing.TB, ctx context.Context, c *gateway.Client, key string) *gateway.PutResponse {
+	t.Helper()
+	for {
+		r, err := c.Put(ctx, key, "v")
+		if err == nil {
+			return r
+		}
+		if ctx.Err() != nil || !(errors.Is(err, gateway.ErrTimeout) || errors.Is(err, gateway.ErrUnavailable) || errors.Is(err, gateway.ErrNoLeader)) {
+			t.Fatal(err)
+		}
+		t.Logf("retrying put of %s: %v", key, err)
+	}
 }
 
 // errorHandler is a slog.Handler that passes on the "err" attribute of each record.

@@ -50,6 +50,7 @@ type Cluster struct {
 	Members []*Member
 	binary  string
 	version string
+	dir     string // data and logs of every member
 }
 
 // Member is one etcd process.
@@ -111,20 +112,31 @@ func BinaryVersion(binary string) (string, error) {
 }
 
 // Start starts a cluster and waits until every member answers /health. It fails the
-// test if the cluster does not come up; the processes are ended in t.Cleanup.
+// test if the cluster does not come up; the processes are ended and their data
+// removed in t.Cleanup (after the member logs are printed, if the test failed).
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	c, err := start(t, opts)
+	c, err := Launch(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, m := range c.Members {
+				t.Logf("etcd member %s (%s) log tail:\n%s", m.Name, m.ClientURL, m.LogTail(30))
+			}
+		}
+		c.Stop()
+	})
 	return c
 }
 
 // Single starts one member with default options.
 func Single(t testing.TB) *Cluster { t.Helper(); return Start(t, Options{}) }
 
-func start(t testing.TB, opts Options) (*Cluster, error) {
+// Launch starts a cluster without a test to tie it to, for TestMain: the caller
+// must call Stop.
+func Launch(opts Options) (*Cluster, error) {
 	bin := opts.Binary
 	if bin == "" {
 		var err error
@@ -151,52 +163,9 @@ func start(t testing.TB, opts Options) (*Cluster, error) {
 	// failed start, try again with new ports.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		c := &Cluster{binary: bin, version: version}
-		ports, err := freePorts(2 * size)
+		c, err := launch(bin, version, size, opts.Args)
 		if err != nil {
 			return nil, err
-		}
-		var initial []string
-		for i := 0; i < size; i++ {
-			m := &Member{
-				Name:      fmt.Sprintf("m%d", i),
-				ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-				PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
-				dataDir:   filepath.Join(t.TempDir(), "data"),
-				binary:    bin,
-			}
-			m.logPath = filepath.Join(filepath.Dir(m.dataDir), "etcd.log")
-			c.Members = append(c.Members, m)
-			initial = append(initial, m.Name+"="+m.PeerURL)
-		}
-		token := fmt.Sprintf("etcdtest-%d-%d", os.Getpid(), time.Now().UnixNano())
-		for _, m := range c.Members {
-			m.args = append([]string{
-				"--name=" + m.Name,
-				"--data-dir=" + m.dataDir,
-				"--listen-client-urls=" + m.ClientURL,
-				"--advertise-client-urls=" + m.ClientURL,
-				"--listen-peer-urls=" + m.PeerURL,
-				"--initial-advertise-peer-urls=" + m.PeerURL,
-				"--initial-cluster=" + strings.Join(initial, ","),
-				"--initial-cluster-state=new",
-				"--initial-cluster-token=" + token,
-				"--log-level=warn",
-				// Short election timings keep failover tests quick on loopback.
-				"--heartbeat-interval=50",
-				"--election-timeout=500",
-			}, opts.Args...)
-		}
-		t.Cleanup(func() {
-			for _, m := range c.Members {
-				m.dumpLogOnFailure(t)
-				m.Kill()
-			}
-		})
-		for _, m := range c.Members {
-			if err := m.startProcess(); err != nil {
-				return nil, err
-			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err = c.WaitHealthy(ctx)
@@ -205,11 +174,68 @@ func start(t testing.TB, opts Options) (*Cluster, error) {
 			return c, nil
 		}
 		lastErr = err
-		for _, m := range c.Members {
-			m.Kill()
-		}
+		c.Stop()
 	}
 	return nil, lastErr
+}
+
+func launch(bin, version string, size int, args []string) (*Cluster, error) {
+	dir, err := os.MkdirTemp("", "etcdtest-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{binary: bin, version: version, dir: dir}
+	ports, err := freePorts(2 * size)
+	if err != nil {
+		c.Stop()
+		return nil, err
+	}
+	var initial []string
+	for i := 0; i < size; i++ {
+		m := &Member{
+			Name:      fmt.Sprintf("m%d", i),
+			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			dataDir:   filepath.Join(dir, fmt.Sprintf("m%d.data", i)),
+			logPath:   filepath.Join(dir, fmt.Sprintf("m%d.log", i)),
+			binary:    bin,
+		}
+		c.Members = append(c.Members, m)
+		initial = append(initial, m.Name+"="+m.PeerURL)
+	}
+	token := fmt.Sprintf("etcdtest-%d-%d", os.Getpid(), time.Now().UnixNano())
+	for _, m := range c.Members {
+		m.args = append([]string{
+			"--name=" + m.Name,
+			"--data-dir=" + m.dataDir,
+			"--listen-client-urls=" + m.ClientURL,
+			"--advertise-client-urls=" + m.ClientURL,
+			"--listen-peer-urls=" + m.PeerURL,
+			"--initial-advertise-peer-urls=" + m.PeerURL,
+			"--initial-cluster=" + strings.Join(initial, ","),
+			"--initial-cluster-state=new",
+			"--initial-cluster-token=" + token,
+			"--log-level=warn",
+			// Short election timings keep failover tests quick on loopback.
+			"--heartbeat-interval=50",
+			"--election-timeout=500",
+		}, args...)
+	}
+	for _, m := range c.Members {
+		if err := m.startProcess(); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Stop kills every member, waits for them to exit, and removes their data.
+func (c *Cluster) Stop() {
+	for _, m := range c.Members {
+		m.Kill()
+	}
+	os.RemoveAll(c.dir)
 }
 
 // Version is the etcd version of the cluster's binary ("3.6.16").
@@ -406,12 +432,6 @@ func (m *Member) LogTail(n int) string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-func (m *Member) dumpLogOnFailure(t testing.TB) {
-	if t.Failed() {
-		t.Logf("etcd member %s (%s) log tail:\n%s", m.Name, m.ClientURL, m.LogTail(30))
-	}
 }
 
 func freePorts(n int) ([]int, error) {

@@ -1,0 +1,75 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+)
+
+// TestConnectionReuse: 64 concurrent callers doing many requests each must not
+// open a connection per request.
+func TestConnectionReuse(t *testing.T) {
+	cl := etcdtest.Single(t)
+	c := newClient(t, cl)
+	var dials atomic.Int64
+	gateway.CountDials(c, &dials)
+	const callers, each = 64, 30
+	hammer(t, c, callers, each)
+	// About one connection per concurrent caller: Go's transport sometimes dials
+	// while a connection is on its way back to the pool (more so on a loaded
+	// machine), so allow up to twice that; the default pool opens hundreds.
+	if d := dials.Load(); d > 2*callers {
+		t.Fatalf("%d connections for %d requests from %d callers", d, 2*callers*each, callers)
+	}
+	t.Logf("%d connections for %d requests from %d callers", dials.Load(), 2*callers*each, callers)
+
+	// The same load through Go's default pool of 2 idle connections per host
+	// churns connections: the check above is one the default would fail.
+	var naive atomic.Int64
+	d := &net.Dialer{}
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		naive.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	hammer(t, newClient(t, cl, func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: tr} }), callers, each)
+	if naive.Load() <= 4*callers {
+		t.Fatalf("default transport opened only %d connections: the check has no power", naive.Load())
+	}
+	t.Logf("Go's default pool: %d connections", naive.Load())
+}
+
+func hammer(t *testing.T, c *gateway.Client, callers, each int) {
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for g := 0; g < callers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				key := fmt.Sprintf("conn/%d/%d", g, i)
+				if _, err := c.Put(ctx, key, "v"); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := c.Get(ctx, key); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,141 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/etcdgw/etcdgw/gateway"
+)
+
+func Example() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	if _, err := c.Put(ctx, "greeting", "hello"); err != nil {
+		log.Fatal(err)
+	}
+	kv, err := c.GetOne(ctx, "greeting")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s = %s (version %d)\n", kv.Key, kv.Value, kv.Version)
+
+	_, err = c.GetOne(ctx, "missing")
+	fmt.Println(errors.Is(err, gateway.ErrKeyNotFound))
+	// Output:
+	// greeting = hello (version 1)
+	// true
+}
+
+func ExampleClient_Txn() {
+	ctx := context.Background()
+	c, _ := gateway.New(gateway.Config{Endpoints: endpoints})
+	defer c.Close()
+	c.Put(ctx, "example/txn/balance", "100")
+
+	// Move the balance only if nobody changed it since we read it.
+	kv, _ := c.GetOne(ctx, "example/txn/balance")
+	resp, err := c.Txn().
+		If(gateway.CmpModRevision("example/txn/balance", gateway.Equal, kv.ModRevision)).
+		Then(gateway.OpPut("example/txn/balance", "0"), gateway.OpPut("example/txn/savings", "100")).
+		Else(gateway.OpGet("example/txn/balance")).
+		Commit(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("moved:", resp.Succeeded)
+	// Output: moved: true
+}
+
+func ExampleClient_Create() {
+	ctx := context.Background()
+	c, _ := gateway.New(gateway.Config{Endpoints: endpoints})
+	defer c.Close()
+	first, _ := c.Create(ctx, "example/create/owner", "alice")
+	second, _ := c.Create(ctx, "example/create/owner", "bob")
+	swapped, _ := c.Replace(ctx, "example/create/owner", "alice", "carol")
+	fmt.Println(first, second, swapped)
+	// Output: true false true
+}
+
+func ExampleClient_Watch() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _ := gateway.New(gateway.Config{Endpoints: endpoints})
+	defer c.Close()
+
+	w, err := c.WatchPrefix(ctx, "example/watch/", gateway.WithPrevKV())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Stop()
+	c.Put(ctx, "example/watch/a", "1")
+	c.Put(ctx, "example/watch/a", "2")
+	c.Delete(ctx, "example/watch/a")
+
+	seen := 0
+	for resp := range w.Events() {
+		for _, ev := range resp.Events {
+			fmt.Printf("%s %s %q (was %q)\n", ev.Type, ev.Kv.Key, ev.Kv.Value, prev(ev))
+			seen++
+		}
+		if seen == 3 {
+			break
+		}
+	}
+	// Output:
+	// PUT example/watch/a "1" (was "")
+	// PUT example/watch/a "2" (was "1")
+	// DELETE example/watch/a "" (was "2")
+}
+
+func prev(ev gateway.Event) []byte {
+	if ev.PrevKv == nil {
+		return nil
+	}
+	return ev.PrevKv.Value
+}
+
+func ExampleClient_WatchOnce() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _ := gateway.New(gateway.Config{Endpoints: endpoints})
+	defer c.Close()
+	rev, _ := c.Put(ctx, "example/once/job", "done")
+
+	// Watching from a revision replays history: no race with the put above.
+	ev, err := c.WatchOnce(ctx, "example/once/job", gateway.WithRev(rev.Header.Revision))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s %s\n", ev.Kv.Key, ev.Kv.Value)
+	// Output: example/once/job done
+}
+
+func ExampleClient_Grant() {
+	ctx := context.Background()
+	c, _ := gateway.New(gateway.Config{Endpoints: endpoints})
+	defer c.Close()
+
+	lease, err := c.Grant(ctx, 30)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Put(ctx, "example/lease/worker-1", "alive", gateway.WithLease(lease.ID))
+	ka, _ := c.KeepAliveOnce(ctx, lease.ID)
+	fmt.Println("ttl:", ka.TTL)
+
+	c.Revoke(ctx, lease.ID) // deletes the key with the lease
+	_, err = c.KeepAliveOnce(ctx, lease.ID)
+	fmt.Println(errors.Is(err, gateway.ErrLeaseNotFound))
+	// Output:
+	// ttl: 30
+	// true
+}
