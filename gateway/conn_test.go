@@ -2,12 +2,14 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
@@ -72,4 +74,47 @@ func hammer(t *testing.T, c *gateway.Client, callers, each int) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+// TestRequestTimeout: a paused member accepts connections and answers nothing;
+// Config.RequestTimeout (the seed's timeout) bounds each unary call, and the
+// caller's ctx bounds calls without one.
+func TestRequestTimeout(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := ctxT(t)
+	c := newClient(t, cl, func(cfg *gateway.Config) { cfg.RequestTimeout = 200 * time.Millisecond })
+	must[*gateway.PutResponse](t)(c.Put(ctx, "k", "v")) // detect the API path first
+	m := cl.Members[0]
+	if err := m.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Resume()
+	start := time.Now()
+	_, err := c.Get(ctx, "k")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("get from a paused member: %v", err)
+	}
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || ge.Op != "kv/range" {
+		t.Fatalf("not a *gateway.Error: %#v", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("timed out after %v", el)
+	}
+	_, err = c.KeepAliveOnce(ctx, 1)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("keepalive to a paused member: %v", err)
+	}
+
+	plain := newClient(t, cl)
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	_, err = plain.Put(short, "k", "v")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("put with a short ctx: %v", err)
+	}
+	if err := m.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	must[*gateway.GetResponse](t)(c.Get(ctx, "k"))
 }
