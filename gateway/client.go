@@ -390,21 +390,37 @@ func (c *Client) call(ctx context.Context, op string, size int, req, resp any) e
 	return c.post(ctx, op, buf.Bytes(), resp)
 }
 
-// post sends body to op on the current endpoint, moving to the next endpoint when
-// the request certainly did not reach the server.
+// post sends body to op, with the client's request timeout.
 func (c *Client) post(ctx context.Context, op string, body []byte, resp any) error {
+	ctx, cancel, err := c.begin(ctx, op)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	return c.onEndpoints(ctx, func(ep *endpoint) error { return c.postTo(ctx, ep, op, body, resp) })
+}
+
+// begin checks that the client is open and applies Config.RequestTimeout to a
+// unary call's context.
+func (c *Client) begin(ctx context.Context, op string) (context.Context, context.CancelFunc, error) {
 	if c.isClosed() {
-		return localError(op, ErrClosed, "")
+		return nil, nil, localError(op, ErrClosed, "")
 	}
 	if c.reqTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.reqTimeout)
-		defer cancel()
+		ctx, cancel := context.WithTimeout(ctx, c.reqTimeout)
+		return ctx, cancel, nil
 	}
+	return ctx, func() {}, nil
+}
+
+// onEndpoints runs try against the current endpoint, and against the next ones
+// while the request certainly did not reach a server (so that trying again cannot
+// apply it twice).
+func (c *Client) onEndpoints(ctx context.Context, try func(*endpoint) error) error {
 	var err error
 	for range c.endpoints {
 		ep := c.pick()
-		err = c.postTo(ctx, ep, op, body, resp)
+		err = try(ep)
 		if err == nil || !notSent(err) || ctx.Err() != nil {
 			return err
 		}

@@ -113,14 +113,11 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 	if err != nil {
 		return nil, &Error{Op: op, Err: err}
 	}
-	if c.isClosed() {
-		return nil, localError(op, ErrClosed, "")
+	ctx, cancel, err := c.begin(ctx, op)
+	if err != nil {
+		return nil, err
 	}
-	if c.reqTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.reqTimeout)
-		defer cancel()
-	}
+	defer cancel()
 	// The keepalive is a stream on the server; one request message gives one
 	// result, and the end of the request body ends the stream.
 	var resp *LeaseKeepAliveResponse
@@ -144,26 +141,17 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 	return resp, nil
 }
 
-// stream posts body to a streaming endpoint and hands the reply to read, moving
-// to the next endpoint when the request certainly did not reach a server. It
-// drains and closes the body when read returns.
+// stream posts body to a streaming endpoint and hands the reply to read; it
+// closes the reply when read returns.
 func (c *Client) stream(ctx context.Context, op string, body []byte, header http.Header, read func(*streamDecoder) error) error {
-	var err error
-	for range c.endpoints {
-		ep := c.pick()
-		var hr *http.Response
-		hr, err = c.openStream(ctx, ep, op, body, header)
-		if err == nil {
-			err = read(newStreamDecoder(hr.Body, op, ep.base))
-			closeBody(hr)
+	return c.onEndpoints(ctx, func(ep *endpoint) error {
+		hr, err := c.openStream(ctx, ep, op, body, header)
+		if err != nil {
 			return err
 		}
-		if !notSent(err) || ctx.Err() != nil {
-			return err
-		}
-		c.failed(ep, err)
-	}
-	return err
+		defer closeBody(hr)
+		return read(newStreamDecoder(hr.Body, op, ep.base))
+	})
 }
 
 // openStream posts body and returns the reply once its status is 200; any other

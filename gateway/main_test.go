@@ -38,7 +38,13 @@ func TestMain(m *testing.M) {
 // newClient returns a client for the cluster's endpoints, closed in t.Cleanup.
 func newClient(t testing.TB, c *etcdtest.Cluster, mod ...func(*gateway.Config)) *gateway.Client {
 	t.Helper()
-	cfg := gateway.Config{Endpoints: c.Endpoints()}
+	return newClientFor(t, c.Endpoints(), mod...)
+}
+
+// newClientFor returns a client for the given endpoints, closed in t.Cleanup.
+func newClientFor(t testing.TB, endpoints []string, mod ...func(*gateway.Config)) *gateway.Client {
+	t.Helper()
+	cfg := gateway.Config{Endpoints: endpoints}
 	for _, m := range mod {
 		m(&cfg)
 	}

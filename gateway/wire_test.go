@@ -52,20 +52,7 @@ func newFake(t *testing.T, version string, handle http.HandlerFunc) *fake {
 }
 
 func (f *fake) client(t *testing.T, mod ...func(*gateway.Config)) *gateway.Client {
-	return newClientFor(t, f.URL, mod...)
-}
-
-func newClientFor(t *testing.T, url string, mod ...func(*gateway.Config)) *gateway.Client {
-	cfg := gateway.Config{Endpoints: []string{url}}
-	for _, m := range mod {
-		m(&cfg)
-	}
-	c, err := gateway.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return newClientFor(t, []string{f.URL}, mod...)
 }
 
 func reply(status int, body string) http.HandlerFunc {
@@ -170,7 +157,7 @@ func TestAPIPathDetection(t *testing.T) {
 	}
 	// Behind a proxy that mounts the gateway under a path.
 	f := newFake(t, "", reply(200, `{}`))
-	c := newClientFor(t, f.URL+"/etcd/", func(cfg *gateway.Config) { cfg.APIPath = "/v3" })
+	c := newClientFor(t, []string{f.URL + "/etcd/"}, func(cfg *gateway.Config) { cfg.APIPath = "/v3" })
 	must[*gateway.PutResponse](t)(c.Put(t.Context(), "k", "v"))
 	eqStrings(t, "proxied path", f.paths, "/etcd/v3/kv/put")
 }
