@@ -3,3 +3,5 @@ module github.com/etcdgw/etcdgw
 go 1.25
 
 require go.uber.org/goleak v1.3.0
+
+require github.com/cenkalti/backoff/v4 v4.3.0

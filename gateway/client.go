@@ -12,10 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/cenkalti/backoff/v4"
 	"time"
 )
 
@@ -27,7 +30,8 @@ type Config struct {
 	// Endpoints are the members' client URLs, such as "http://127.0.0.1:2379",
 	// "https://[::1]:2379" or "etcd-0.example:2379" (http assumed). Empty means
 	// "http://localhost:2379". A URL may carry a path prefix when the gateway sits
-	// behind a proxy that mounts it under one ("https://proxy/etcd").
+	// behind a proxy that mounts it under one ("https://proxy/etcd"). Requests are
+	// spread over the endpoints round-robin, skipping members that just failed.
 	Endpoints []string
 
 	// APIPath is the API prefix, such as "/v3" or "/v3beta". Empty means detect it
@@ -40,28 +44,56 @@ type Config struct {
 	// gRPC server, not the gateway), HTTP/2 over TLS, enough idle connections per
 	// member for many concurrent callers, and no overall timeout (which would cut
 	// watch streams). A caller-supplied client must not set Timeout for the same
-	// reason; Close leaves its connections alone.
+	// reason; Close leaves its connections alone, and the TLS fields below do not
+	// apply to it.
 	HTTPClient *http.Client
 
-	// TLS is used for https endpoints when HTTPClient is nil. Nil means the
-	// system's roots and default settings.
+	// TLS is the base TLS configuration for https endpoints. Nil means the
+	// system's roots and Go's defaults (TLS 1.2 at least).
 	TLS *tls.Config
+	// CAFile is a PEM bundle of the certificate authorities that sign the
+	// members' certificates. Empty means TLS.RootCAs, or the system's roots.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and its key, for members
+	// that require client certificates (--client-cert-auth). Both or neither.
+	CertFile, KeyFile string
+	// ServerName overrides the name the members' certificates are checked
+	// against. Empty means the endpoint's host.
+	ServerName string
+
+	// Username and Password authenticate the client when the cluster has auth
+	// enabled. The client gets a token on first use, sends it with every request
+	// and stream, and gets a new one when the server says it expired. Neither
+	// appears in errors or logs. Empty Username means no authentication.
+	Username, Password string
 
 	// DialTimeout bounds establishing a connection. Zero means 5 seconds.
 	DialTimeout time.Duration
 
 	// RequestTimeout bounds each unary request (not watches) in addition to the
-	// caller's context. Zero means the caller's context alone bounds it.
+	// caller's context, including its retries. Zero means the caller's context
+	// alone bounds it.
 	RequestTimeout time.Duration
+
+	// RetryTimeout is how long a call keeps trying when no member can serve it
+	// (all unreachable, or without a leader), passing over the endpoints again
+	// after a backoff. Zero means 5 seconds; negative means a single pass. The
+	// caller's context bounds it too.
+	RetryTimeout time.Duration
+
+	// Retry is the backoff between passes over the endpoints and between
+	// attempts to re-establish a broken watch. Zero fields mean 50 ms doubling
+	// up to 2 s.
+	Retry RetryPolicy
 
 	// MaxRequestBytes is the server's --max-request-bytes. A request that would be
 	// larger is refused with ErrRequestTooLarge before it is sent. Zero means
 	// DefaultMaxRequestBytes; negative disables the check.
 	MaxRequestBytes int
 
-	// WatchRetry is the backoff between attempts to re-establish a broken watch
-	// stream. Zero means 50 ms doubling up to 2 s.
-	WatchRetry RetryPolicy
+	// SyncInterval, if positive, makes the client refresh its endpoints from the
+	// cluster's member list at that interval (see Sync).
+	SyncInterval time.Duration
 
 	// Logger receives the client's rare log lines (a watch resuming, an endpoint
 	// failing). Nil means no logging.
@@ -75,41 +107,53 @@ type RetryPolicy struct {
 	Max     time.Duration
 }
 
+func (p RetryPolicy) backoff() *backoff.ExponentialBackOff {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = p.Initial
+	bo.MaxInterval = p.Max
+	bo.Multiplier = 2
+	bo.RandomizationFactor = 0.2
+	bo.MaxElapsedTime = 0
+	bo.Reset()
+	return bo
+}
+
 // Client is a connection to an etcd cluster through its HTTP/JSON gateway. It is
 // safe for concurrent use; create one and share it. The zero value is not usable:
-// call New. Close it to stop its watches and release its connections.
+// call New. Close it to stop its watches and its background work, and to release
+// its connections.
 type Client struct {
-	hc          *http.Client
-	ownHC       bool
-	endpoints   []*endpoint
-	current     atomic.Uint32 // index into endpoints of the member in use
-	apiPath     string
-	reqTimeout  time.Duration
-	maxReqBytes int
-	watchRetry  RetryPolicy
-	log         *slog.Logger
+	hc           *http.Client
+	ownHC        bool
+	eps          atomic.Pointer[[]*endpoint]
+	rr           atomic.Uint32 // round-robin position
+	apiPath      string
+	reqTimeout   time.Duration
+	retryTimeout time.Duration
+	retry        RetryPolicy
+	maxReqBytes  int
+	log          *slog.Logger
+	auth         *authState // nil without credentials
 
 	mu      sync.Mutex
 	closed  bool
 	watches map[*Watch]struct{}
+
+	stop     context.CancelFunc // ends the sync goroutine
+	syncDone chan struct{}
 }
 
-type endpoint struct {
-	base string // scheme://host[:port][/path], no trailing slash
-
-	mu     sync.Mutex
-	prefix string // detected API prefix, "" until detected
-}
-
-// New returns a Client for cfg. It does no I/O: the first call connects.
+// New returns a Client for cfg. It reads the TLS files and checks the
+// configuration, but does no network I/O: the first call connects.
 func New(cfg Config) (*Client, error) {
 	c := &Client{
-		apiPath:     strings.TrimRight(cfg.APIPath, "/"),
-		reqTimeout:  cfg.RequestTimeout,
-		maxReqBytes: cfg.MaxRequestBytes,
-		watchRetry:  cfg.WatchRetry,
-		log:         cfg.Logger,
-		watches:     make(map[*Watch]struct{}),
+		apiPath:      strings.TrimRight(cfg.APIPath, "/"),
+		reqTimeout:   cfg.RequestTimeout,
+		retryTimeout: cfg.RetryTimeout,
+		retry:        cfg.Retry,
+		maxReqBytes:  cfg.MaxRequestBytes,
+		log:          cfg.Logger,
+		watches:      make(map[*Watch]struct{}),
 	}
 	if c.apiPath != "" && !strings.HasPrefix(c.apiPath, "/") {
 		c.apiPath = "/" + c.apiPath
@@ -117,31 +161,50 @@ func New(cfg Config) (*Client, error) {
 	if c.maxReqBytes == 0 {
 		c.maxReqBytes = DefaultMaxRequestBytes
 	}
-	if c.watchRetry.Initial <= 0 {
-		c.watchRetry.Initial = 50 * time.Millisecond
+	if c.retryTimeout == 0 {
+		c.retryTimeout = 5 * time.Second
 	}
-	if c.watchRetry.Max <= 0 {
-		c.watchRetry.Max = 2 * time.Second
+	if c.retry.Initial <= 0 {
+		c.retry.Initial = 50 * time.Millisecond
+	}
+	if c.retry.Max <= 0 {
+		c.retry.Max = 2 * time.Second
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	eps := cfg.Endpoints
-	if len(eps) == 0 {
-		eps = []string{"http://localhost:2379"}
+	if cfg.Username != "" {
+		c.auth = &authState{user: cfg.Username, password: cfg.Password}
+	} else if cfg.Password != "" {
+		return nil, errors.New("gateway: a Password without a Username")
 	}
-	for _, raw := range eps {
-		base, err := parseEndpoint(raw)
+	raw := cfg.Endpoints
+	if len(raw) == 0 {
+		raw = []string{"http://localhost:2379"}
+	}
+	eps := make([]*endpoint, 0, len(raw))
+	for _, r := range raw {
+		base, err := parseEndpoint(r)
 		if err != nil {
 			return nil, err
 		}
-		c.endpoints = append(c.endpoints, &endpoint{base: base})
+		eps = append(eps, newEndpoint(base))
 	}
+	c.eps.Store(&eps)
 	if cfg.HTTPClient != nil {
 		c.hc = cfg.HTTPClient
 	} else {
-		c.hc = &http.Client{Transport: newTransport(cfg)}
+		tlsCfg, err := buildTLS(cfg)
+		if err != nil {
+			return nil, err
+		}
+		c.hc = &http.Client{Transport: newTransport(cfg, tlsCfg)}
 		c.ownHC = true
+	}
+	if cfg.SyncInterval > 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		c.stop, c.syncDone = cancel, make(chan struct{})
+		go c.syncLoop(ctx, cfg.SyncInterval)
 	}
 	return c, nil
 }
@@ -175,15 +238,16 @@ func parseEndpoint(raw string) (string, error) {
 // request; etcd serves thousands of connections easily.
 const maxConnsPerMember = 256
 
-func newTransport(cfg Config) *http.Transport {
+func newTransport(cfg Config, tlsCfg *tls.Config) *http.Transport {
 	dialTimeout := cfg.DialTimeout
 	if dialTimeout == 0 {
 		dialTimeout = 5 * time.Second
 	}
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
+	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           d.DialContext,
+		TLSClientConfig:       tlsCfg,
 		MaxIdleConns:          4 * maxConnsPerMember,
 		MaxIdleConnsPerHost:   maxConnsPerMember,
 		IdleConnTimeout:       90 * time.Second,
@@ -193,24 +257,21 @@ func newTransport(cfg Config) *http.Transport {
 		// gRPC server instead of the gateway.
 		ForceAttemptHTTP2: true,
 	}
-	if cfg.TLS != nil {
-		t.TLSClientConfig = cfg.TLS.Clone()
-	}
-	return t
 }
 
 // Endpoints returns the base URLs the client talks to.
 func (c *Client) Endpoints() []string {
-	out := make([]string, len(c.endpoints))
-	for i, ep := range c.endpoints {
+	eps := *c.eps.Load()
+	out := make([]string, len(eps))
+	for i, ep := range eps {
 		out[i] = ep.base
 	}
 	return out
 }
 
-// Close stops every watch the client started and waits for their goroutines, then
-// releases idle connections. Calls made after Close fail with ErrClosed. Close is
-// safe to call more than once.
+// Close stops every watch the client started and its background work, waits for
+// their goroutines, then releases idle connections. Calls made after Close fail
+// with ErrClosed. Close is safe to call more than once.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -226,6 +287,10 @@ func (c *Client) Close() error {
 	for _, w := range ws {
 		w.Stop()
 	}
+	if c.stop != nil {
+		c.stop()
+		<-c.syncDone
+	}
 	if c.ownHC {
 		c.hc.CloseIdleConnections()
 	}
@@ -238,25 +303,28 @@ func (c *Client) isClosed() bool {
 	return c.closed
 }
 
-// pick returns the endpoint to use now.
-func (c *Client) pick() *endpoint {
-	return c.endpoints[int(c.current.Load())%len(c.endpoints)]
-}
-
-// failed moves on to the next endpoint after ep could not be reached.
-func (c *Client) failed(ep *endpoint, err error) {
-	if len(c.endpoints) == 1 {
-		return
-	}
-	for i, e := range c.endpoints {
-		if e == ep {
-			next := uint32((i + 1) % len(c.endpoints))
-			if c.current.CompareAndSwap(uint32(i), next) {
-				c.log.Warn("etcd endpoint failed; switching", "endpoint", ep.base, "next", c.endpoints[next].base, "err", err)
-			}
-			return
+// pick returns the next endpoint to use, round-robin over the healthy ones that
+// are not in skip; when none is healthy, the one that comes out of its backoff
+// first. It returns nil when every endpoint is in skip.
+func (c *Client) pick(skip []*endpoint) *endpoint {
+	eps := *c.eps.Load()
+	n := len(eps)
+	start := int(c.rr.Add(1))
+	now := time.Now().UnixNano()
+	var soonest *endpoint
+	for i := 0; i < n; i++ {
+		ep := eps[(start+i)%n]
+		if slices.Contains(skip, ep) {
+			continue
+		}
+		if ep.usable(now) {
+			return ep
+		}
+		if soonest == nil || ep.downUntil.Load() < soonest.downUntil.Load() {
+			soonest = ep
 		}
 	}
+	return soonest
 }
 
 // Version is what GET /version reports.
@@ -271,7 +339,7 @@ func (c *Client) Version(ctx context.Context) (Version, error) {
 	if c.isClosed() {
 		return Version{}, localError("version", ErrClosed, "")
 	}
-	return c.version(ctx, c.pick())
+	return c.version(ctx, c.pick(nil))
 }
 
 func (c *Client) version(ctx context.Context, ep *endpoint) (Version, error) {
@@ -300,15 +368,15 @@ func (c *Client) version(ctx context.Context, ep *endpoint) (Version, error) {
 // APIPath returns the API prefix in use for the current member ("/v3"), detecting
 // it first if Config.APIPath was empty.
 func (c *Client) APIPath(ctx context.Context) (string, error) {
-	return c.prefix(ctx, c.pick())
+	return c.prefix(ctx, c.pick(nil))
 }
 
 func (c *Client) prefix(ctx context.Context, ep *endpoint) (string, error) {
 	if c.apiPath != "" {
 		return c.apiPath, nil
 	}
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
+	ep.prefixMu.Lock()
+	defer ep.prefixMu.Unlock()
 	if ep.prefix != "" {
 		return ep.prefix, nil
 	}
@@ -372,32 +440,34 @@ func (c *Client) Do(ctx context.Context, path string, req, resp any) error {
 	if err != nil {
 		return &Error{Op: op, Message: "encode request", Err: err}
 	}
-	return c.post(ctx, op, body, resp)
+	return c.post(ctx, rpc{path: op}, body, resp)
 }
 
 // call encodes req, checks its size, and posts it.
-func (c *Client) call(ctx context.Context, op string, size int, req, resp any) error {
+func (c *Client) call(ctx context.Context, r rpc, size int, req, resp any) error {
 	if c.maxReqBytes > 0 && size > c.maxReqBytes {
-		return localError(op, ErrRequestTooLarge, fmt.Sprintf(
+		return localError(r.path, ErrRequestTooLarge, fmt.Sprintf(
 			"request of about %d bytes exceeds the server's limit of %d bytes (Config.MaxRequestBytes); not sent", size, c.maxReqBytes))
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
 	if err := json.NewEncoder(buf).Encode(req); err != nil {
-		return &Error{Op: op, Message: "encode request", Err: err}
+		return &Error{Op: r.path, Message: "encode request", Err: err}
 	}
-	return c.post(ctx, op, buf.Bytes(), resp)
+	return c.post(ctx, r, buf.Bytes(), resp)
 }
 
-// post sends body to op, with the client's request timeout.
-func (c *Client) post(ctx context.Context, op string, body []byte, resp any) error {
-	ctx, cancel, err := c.begin(ctx, op)
+// post sends body to r's path, with the client's request timeout.
+func (c *Client) post(ctx context.Context, r rpc, body []byte, resp any) error {
+	ctx, cancel, err := c.begin(ctx, r.path)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	return c.onEndpoints(ctx, func(ep *endpoint) error { return c.postTo(ctx, ep, op, body, resp) })
+	return c.onEndpoints(ctx, r, func(ep *endpoint) error {
+		return c.withAuth(ctx, func(token string) error { return c.postTo(ctx, ep, r.path, body, resp, token) })
+	})
 }
 
 // begin checks that the client is open and applies Config.RequestTimeout to a
@@ -413,35 +483,104 @@ func (c *Client) begin(ctx context.Context, op string) (context.Context, context
 	return ctx, func() {}, nil
 }
 
-// onEndpoints runs try against the current endpoint, and against the next ones
-// while the request certainly did not reach a server (so that trying again cannot
-// apply it twice).
-func (c *Client) onEndpoints(ctx context.Context, try func(*endpoint) error) error {
-	var err error
-	for range c.endpoints {
-		ep := c.pick()
-		err = try(ep)
-		if err == nil || !notSent(err) || ctx.Err() != nil {
-			return err
-		}
-		c.failed(ep, err)
+// verdict is what a failed attempt means for the call.
+type verdict int
+
+const (
+	final   verdict = iota // return the error
+	retry                  // the member could not serve it; try another
+	unknown                // it may have been applied: return ErrOutcomeUnknown
+)
+
+// judge decides whether a failed attempt of r may be sent again. A request that
+// certainly did not reach a server, or that the server refused before applying
+// (no leader, too many requests), may go to another member. One that may have
+// been applied (the connection broke after sending, the server timed out) is
+// sent again only if it is idempotent.
+func judge(ctx context.Context, r rpc, err error) verdict {
+	var e *Error
+	if !errors.As(err, &e) {
+		return final
 	}
-	return err
+	mayRetry := retry
+	if !r.idempotent {
+		mayRetry = unknown
+	}
+	switch {
+	case notSent(err):
+		if ctx.Err() != nil {
+			return final
+		}
+		return retry
+	case ctx.Err() != nil:
+		if r.idempotent {
+			return final
+		}
+		return unknown
+	case e.transport:
+		return mayRetry
+	case errors.Is(err, ErrNoLeader) || e.notApplied:
+		return retry
+	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout):
+		return mayRetry
+	}
+	return final
 }
 
-func (c *Client) postTo(ctx context.Context, ep *endpoint, op string, body []byte, resp any) error {
-	prefix, err := c.prefix(ctx, ep)
+// onEndpoints runs try against one member after another until one serves it, the
+// error is final, or RetryTimeout has passed; after each pass over every member
+// it waits a backoff. Members that fail are put aside for their own backoff.
+func (c *Client) onEndpoints(ctx context.Context, r rpc, try func(*endpoint) error) error {
+	var tried []*endpoint
+	var wait *backoff.ExponentialBackOff
+	var deadline time.Time
+	var lastErr error
+	for {
+		ep := c.pick(tried)
+		if ep == nil {
+			if wait == nil {
+				if c.retryTimeout < 0 {
+					return lastErr
+				}
+				wait = c.retry.backoff()
+				deadline = time.Now().Add(c.retryTimeout)
+			}
+			d := wait.NextBackOff()
+			if time.Now().Add(d).After(deadline) {
+				return lastErr
+			}
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return lastErr
+			case <-t.C:
+			}
+			tried = tried[:0]
+			continue
+		}
+		err := try(ep)
+		if err == nil {
+			ep.markOK()
+			return nil
+		}
+		switch judge(ctx, r, err) {
+		case final:
+			return err
+		case unknown:
+			return outcomeUnknown(err)
+		}
+		ep.markFailed()
+		c.log.Warn("etcd member failed; trying another", "endpoint", ep.base, "op", r.path, "err", err)
+		tried = append(tried, ep)
+		lastErr = err
+	}
+}
+
+func (c *Client) postTo(ctx context.Context, ep *endpoint, op string, body []byte, resp any, token string) error {
+	hr, err := c.send(ctx, ep, op, body, nil, token)
 	if err != nil {
 		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.base+prefix+"/"+op, bytes.NewReader(body))
-	if err != nil {
-		return &Error{Op: op, Endpoint: ep.base, Err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	hr, err := c.hc.Do(req)
-	if err != nil {
-		return transportError(op, ep.base, err)
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -450,9 +589,6 @@ func (c *Client) postTo(ctx context.Context, ep *endpoint, op string, body []byt
 	hr.Body.Close()
 	if err != nil {
 		return transportError(op, ep.base, err)
-	}
-	if hr.StatusCode != http.StatusOK {
-		return replyError(op, ep.base, hr.StatusCode, buf.Bytes())
 	}
 	if resp == nil {
 		return nil
@@ -464,10 +600,48 @@ func (c *Client) postTo(ctx context.Context, ep *endpoint, op string, body []byt
 	return nil
 }
 
-// notSent reports whether a request certainly did not reach a server: the
-// connection was refused or could not be dialled, so retrying elsewhere cannot
-// apply it twice.
+// send posts body to op on ep and returns the reply if its status is 200; any
+// other status is read and returned as a *Error.
+func (c *Client) send(ctx context.Context, ep *endpoint, op string, body []byte, header http.Header, token string) (*http.Response, error) {
+	prefix, err := c.prefix(ctx, ep)
+	if err != nil {
+		return nil, unsentError(op, ep.base, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.base+prefix+"/"+op, bytes.NewReader(body))
+	if err != nil {
+		return nil, &Error{Op: op, Endpoint: ep.base, Err: err, unsent: true}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if token != "" {
+		// etcd's gateway takes the raw token, without a "Bearer" scheme.
+		req.Header.Set("Authorization", token)
+	}
+	hr, err := c.hc.Do(req)
+	if err != nil {
+		return nil, transportError(op, ep.base, err)
+	}
+	if hr.StatusCode != http.StatusOK {
+		b, rerr := io.ReadAll(io.LimitReader(hr.Body, 64<<10))
+		closeBody(hr)
+		if rerr != nil {
+			return nil, transportError(op, ep.base, rerr)
+		}
+		return nil, replyError(op, ep.base, hr.StatusCode, b)
+	}
+	return hr, nil
+}
+
+// notSent reports whether a request certainly did not reach a server: it failed
+// before it was written (the API path could not be detected, the connection was
+// refused or could not be dialled), so sending it elsewhere cannot apply it twice.
 func notSent(err error) bool {
+	var e *Error
+	if errors.As(err, &e) && e.unsent {
+		return true
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		return true
@@ -482,10 +656,18 @@ func readBody(resp *http.Response) ([]byte, error) {
 }
 
 // call sends a unary request and decodes its reply into a new T.
-func call[T any](ctx context.Context, c *Client, op string, size int, req any) (*T, error) {
+func call[T any](ctx context.Context, c *Client, r rpc, size int, req any) (*T, error) {
 	resp := new(T)
-	if err := c.call(ctx, op, size, req, resp); err != nil {
+	if err := c.call(ctx, r, size, req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called with this package's own request structs
+	}
+	return b
 }

@@ -83,7 +83,7 @@ type MaintenanceResponse struct {
 
 // MemberList lists the cluster's members (the seed's members()).
 func (c *Client) MemberList(ctx context.Context) (*MemberListResponse, error) {
-	return call[MemberListResponse](ctx, c, "cluster/member/list", 0, struct{}{})
+	return call[MemberListResponse](ctx, c, rpcMemberList, 0, struct{}{})
 }
 
 // MemberAdd adds a member with the given peer URLs, as a learner if isLearner.
@@ -92,7 +92,7 @@ func (c *Client) MemberAdd(ctx context.Context, peerURLs []string, isLearner boo
 		PeerURLs  []string `json:"peerURLs"`
 		IsLearner bool     `json:"isLearner,omitempty"`
 	}{peerURLs, isLearner}
-	return call[MemberResponse](ctx, c, "cluster/member/add", 0, req)
+	return call[MemberResponse](ctx, c, rpcMemberAdd, 0, req)
 }
 
 // MemberRemove removes the member with the given ID.
@@ -100,7 +100,7 @@ func (c *Client) MemberRemove(ctx context.Context, id uint64) (*MemberResponse, 
 	req := struct {
 		ID uint64 `json:"ID,string"`
 	}{id}
-	return call[MemberResponse](ctx, c, "cluster/member/remove", 0, req)
+	return call[MemberResponse](ctx, c, rpcMemberRemove, 0, req)
 }
 
 // MemberUpdate changes a member's peer URLs.
@@ -109,7 +109,7 @@ func (c *Client) MemberUpdate(ctx context.Context, id uint64, peerURLs []string)
 		ID       uint64   `json:"ID,string"`
 		PeerURLs []string `json:"peerURLs"`
 	}{id, peerURLs}
-	return call[MemberResponse](ctx, c, "cluster/member/update", 0, req)
+	return call[MemberResponse](ctx, c, rpcMemberUpdate, 0, req)
 }
 
 // MemberPromote makes a learner a voting member. It fails with ErrLearnerNotReady
@@ -118,12 +118,12 @@ func (c *Client) MemberPromote(ctx context.Context, id uint64) (*MemberResponse,
 	req := struct {
 		ID uint64 `json:"ID,string"`
 	}{id}
-	return call[MemberResponse](ctx, c, "cluster/member/promote", 0, req)
+	return call[MemberResponse](ctx, c, rpcMemberPromo, 0, req)
 }
 
 // Status asks the current member for its status (the seed's status()).
 func (c *Client) Status(ctx context.Context) (*StatusResponse, error) {
-	return call[StatusResponse](ctx, c, "maintenance/status", 0, struct{}{})
+	return call[StatusResponse](ctx, c, rpcStatus, 0, struct{}{})
 }
 
 // AlarmList lists the alarms raised in the cluster.
@@ -131,7 +131,7 @@ func (c *Client) AlarmList(ctx context.Context) (*AlarmResponse, error) {
 	req := struct {
 		Action int `json:"action"`
 	}{0} // GET
-	return call[AlarmResponse](ctx, c, "maintenance/alarm", 0, req)
+	return call[AlarmResponse](ctx, c, rpcAlarm, 0, req)
 }
 
 // AlarmDisarm clears an alarm. A zero memberID and AlarmNone clear every alarm.
@@ -141,13 +141,13 @@ func (c *Client) AlarmDisarm(ctx context.Context, memberID uint64, alarm AlarmTy
 		MemberID uint64    `json:"memberID,string"`
 		Alarm    AlarmType `json:"alarm"`
 	}{2, memberID, alarm} // DEACTIVATE
-	return call[AlarmResponse](ctx, c, "maintenance/alarm", 0, req)
+	return call[AlarmResponse](ctx, c, rpcAlarm, 0, req)
 }
 
 // Defragment defragments the current member's backend, releasing the space that
 // compaction freed. It blocks the member while it runs.
 func (c *Client) Defragment(ctx context.Context) (*MaintenanceResponse, error) {
-	return call[MaintenanceResponse](ctx, c, "maintenance/defragment", 0, struct{}{})
+	return call[MaintenanceResponse](ctx, c, rpcDefragment, 0, struct{}{})
 }
 
 // HashKV returns the hash of the current member's key-value store up to rev
@@ -156,7 +156,7 @@ func (c *Client) HashKV(ctx context.Context, rev int64) (*HashKVResponse, error)
 	req := struct {
 		Revision int64 `json:"revision,omitempty"`
 	}{rev}
-	return call[HashKVResponse](ctx, c, "maintenance/hashkv", 0, req)
+	return call[HashKVResponse](ctx, c, rpcHashKV, 0, req)
 }
 
 // MoveLeader hands leadership to the member with ID target. It must be sent to the
@@ -165,5 +165,5 @@ func (c *Client) MoveLeader(ctx context.Context, target uint64) (*MaintenanceRes
 	req := struct {
 		TargetID uint64 `json:"targetID,string"`
 	}{target}
-	return call[MaintenanceResponse](ctx, c, "maintenance/transfer-leadership", 0, req)
+	return call[MaintenanceResponse](ctx, c, rpcMoveLeader, 0, req)
 }

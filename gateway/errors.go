@@ -65,6 +65,14 @@ var (
 	// ErrMalformedResponse: the reply could not be understood (not JSON, a cut
 	// stream, an unexpected shape).
 	ErrMalformedResponse = errors.New("gateway: malformed response")
+	// ErrOutcomeUnknown: a request that changes state may or may not have been
+	// applied: the connection broke after it was sent, or the server gave up
+	// waiting for it. It was not sent again, since applying it twice could be
+	// wrong; read the state to learn what happened.
+	ErrOutcomeUnknown = errors.New("gateway: outcome unknown")
+	// ErrAuthRequired: the cluster has auth enabled and the client has no
+	// credentials (Config.Username).
+	ErrAuthRequired = errors.New("gateway: authentication required")
 	// ErrClosed: the Client was closed.
 	ErrClosed = errors.New("gateway: client closed")
 )
@@ -126,7 +134,11 @@ type Error struct {
 	// Err is the underlying cause (a transport or decoding error), or nil.
 	Err error
 
-	kind error // the sentinel this error maps to, or nil
+	kind           error // the sentinel this error maps to, or nil
+	unsent         bool  // the request certainly did not reach a server
+	transport      bool  // no reply: the connection failed (possibly after sending)
+	notApplied     bool  // the server refused it before applying it
+	outcomeUnknown bool  // a state change that may or may not have been applied
 }
 
 func (e *Error) Error() string {
@@ -150,6 +162,9 @@ func (e *Error) Error() string {
 	case e.kind != nil:
 		b.WriteString(e.kind.Error())
 	}
+	if e.outcomeUnknown {
+		b.WriteString(" (outcome unknown: it may have been applied)")
+	}
 	if e.Code != CodeOK || e.Status != 0 {
 		b.WriteString(" (")
 		if e.Code != CodeOK {
@@ -167,17 +182,20 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinel and the underlying cause, whichever are set.
+// Unwrap returns the sentinels the error matches (the server's, and
+// ErrOutcomeUnknown) and the underlying cause, whichever are set.
 func (e *Error) Unwrap() []error {
-	switch {
-	case e.kind != nil && e.Err != nil:
-		return []error{e.kind, e.Err}
-	case e.kind != nil:
-		return []error{e.kind}
-	case e.Err != nil:
-		return []error{e.Err}
+	errs := make([]error, 0, 3)
+	if e.kind != nil {
+		errs = append(errs, e.kind)
 	}
-	return nil
+	if e.outcomeUnknown {
+		errs = append(errs, ErrOutcomeUnknown)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
 }
 
 // CompactedError is returned when a watch or a read asks for history that
@@ -312,7 +330,15 @@ func replyError(op, endpoint string, status int, body []byte) *Error {
 		}
 	}
 	e.kind = classify(e.Code, e.Message)
+	e.notApplied = refusedBeforeApply(e.Message)
 	return e
+}
+
+// refusedBeforeApply reports server errors that etcd returns before it proposes a
+// request, so the request was certainly not applied: a member without a leader,
+// a member shedding load.
+func refusedBeforeApply(msg string) bool {
+	return msg == "etcdserver: no leader" || msg == "etcdserver: too many requests"
 }
 
 func snippet(b []byte) string {
@@ -334,7 +360,31 @@ func transportError(op, endpoint string, err error) *Error {
 		return e
 	}
 	e.kind = ErrUnavailable
+	e.transport = true
 	return e
+}
+
+// unsentError marks err (from detecting the API path, say) as having happened
+// before the request was sent.
+func unsentError(op, endpoint string, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		c := *e
+		c.unsent = true
+		return &c
+	}
+	return &Error{Op: op, Endpoint: endpoint, Err: err, unsent: true}
+}
+
+// outcomeUnknown marks a state change whose outcome is unknown.
+func outcomeUnknown(err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	c := *e
+	c.outcomeUnknown = true
+	return &c
 }
 
 func localError(op string, kind error, msg string) *Error {

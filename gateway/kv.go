@@ -17,7 +17,7 @@ func (c *Client) get(ctx context.Context, o *Op) (*GetResponse, error) {
 	if err := o.validate("kv/range"); err != nil {
 		return nil, err
 	}
-	return call[GetResponse](ctx, c, "kv/range", o.size(), o.rangeRequest())
+	return call[GetResponse](ctx, c, rpcRange, o.size(), o.rangeRequest())
 }
 
 // GetOne reads a single key and returns it, or an error matching ErrKeyNotFound
@@ -52,7 +52,7 @@ func (c *Client) Put(ctx context.Context, key, val string, opts ...Option) (*Put
 	if err := o.validate("kv/put"); err != nil {
 		return nil, err
 	}
-	return call[PutResponse](ctx, c, "kv/put", o.size(), o.putRequest())
+	return call[PutResponse](ctx, c, rpcPut, o.size(), o.putRequest())
 }
 
 // Delete deletes key, or a range with WithRange, WithPrefix or WithFromKey.
@@ -62,7 +62,7 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...Option) (*Delet
 	if err := o.validate("kv/deleterange"); err != nil {
 		return nil, err
 	}
-	return call[DeleteResponse](ctx, c, "kv/deleterange", o.size(), o.deleteRequest())
+	return call[DeleteResponse](ctx, c, rpcDelete, o.size(), o.deleteRequest())
 }
 
 // DeleteRange deletes the keys in [key, end).
@@ -113,5 +113,5 @@ func (c *Client) Compact(ctx context.Context, rev int64, opts ...Option) (*Compa
 		Revision int64 `json:"revision"`
 		Physical bool  `json:"physical,omitempty"`
 	}{rev, o.physical}
-	return call[CompactResponse](ctx, c, "kv/compaction", 0, req)
+	return call[CompactResponse](ctx, c, rpcCompact, 0, req)
 }

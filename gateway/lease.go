@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,13 +71,13 @@ func (c *Client) Grant(ctx context.Context, ttl int64, opts ...Option) (*LeaseGr
 		TTL int64 `json:"TTL"`
 		ID  int64 `json:"ID,omitempty"`
 	}{ttl, o.lease}
-	return call[LeaseGrantResponse](ctx, c, "lease/grant", 0, req)
+	return call[LeaseGrantResponse](ctx, c, rpcGrant, 0, req)
 }
 
 // Revoke ends a lease and deletes every key attached to it. It returns an error
 // matching ErrLeaseNotFound when the lease is gone already.
 func (c *Client) Revoke(ctx context.Context, id int64) (*LeaseRevokeResponse, error) {
-	return call[LeaseRevokeResponse](ctx, c, "lease/revoke", 0, leaseIDRequest{ID: id})
+	return call[LeaseRevokeResponse](ctx, c, rpcRevoke, 0, leaseIDRequest{ID: id})
 }
 
 // TimeToLive reports a lease's remaining TTL; WithAttachedKeys lists its keys. For
@@ -90,7 +89,7 @@ func (c *Client) TimeToLive(ctx context.Context, id int64, opts ...Option) (*Lea
 		opt(&o)
 	}
 	resp := new(LeaseTimeToLiveResponse)
-	if err := c.call(ctx, "lease/timetolive", 0, leaseIDRequest{ID: id, Keys: o.attachedKeys}, resp); err != nil {
+	if err := c.call(ctx, rpcTimeToLive, 0, leaseIDRequest{ID: id, Keys: o.attachedKeys}, resp); err != nil {
 		return nil, err
 	}
 	if resp.TTL == -1 {
@@ -101,14 +100,14 @@ func (c *Client) TimeToLive(ctx context.Context, id int64, opts ...Option) (*Lea
 
 // Leases lists the IDs of all leases.
 func (c *Client) Leases(ctx context.Context) (*LeaseLeasesResponse, error) {
-	return call[LeaseLeasesResponse](ctx, c, "lease/leases", 0, struct{}{})
+	return call[LeaseLeasesResponse](ctx, c, rpcLeases, 0, struct{}{})
 }
 
 // KeepAliveOnce renews a lease once and returns its new TTL. For a lease that no
 // longer exists it returns an error matching ErrLeaseNotFound: the server answers
 // such a keepalive with TTL 0. Package lease keeps leases alive in the background.
 func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveResponse, error) {
-	const op = "lease/keepalive"
+	op := rpcKeepAlive.path
 	body, err := json.Marshal(leaseIDRequest{ID: id})
 	if err != nil {
 		return nil, &Error{Op: op, Err: err}
@@ -121,7 +120,7 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 	// The keepalive is a stream on the server; one request message gives one
 	// result, and the end of the request body ends the stream.
 	var resp *LeaseKeepAliveResponse
-	err = c.stream(ctx, op, body, nil, func(d *streamDecoder) error {
+	err = c.stream(ctx, rpcKeepAlive, body, func(d *streamDecoder) error {
 		resp = new(LeaseKeepAliveResponse)
 		err := d.next(resp)
 		if errors.Is(err, io.EOF) {
@@ -141,47 +140,19 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 	return resp, nil
 }
 
-// stream posts body to a streaming endpoint and hands the reply to read; it
-// closes the reply when read returns.
-func (c *Client) stream(ctx context.Context, op string, body []byte, header http.Header, read func(*streamDecoder) error) error {
-	return c.onEndpoints(ctx, func(ep *endpoint) error {
-		hr, err := c.openStream(ctx, ep, op, body, header)
-		if err != nil {
-			return err
-		}
-		defer closeBody(hr)
-		return read(newStreamDecoder(hr.Body, op, ep.base))
+// stream posts body to a streaming call and hands the reply to read; it closes
+// the reply when read returns.
+func (c *Client) stream(ctx context.Context, r rpc, body []byte, read func(*streamDecoder) error) error {
+	return c.onEndpoints(ctx, r, func(ep *endpoint) error {
+		return c.withAuth(ctx, func(token string) error {
+			hr, err := c.send(ctx, ep, r.path, body, nil, token)
+			if err != nil {
+				return err
+			}
+			defer closeBody(hr)
+			return read(newStreamDecoder(hr.Body, r.path, ep.base))
+		})
 	})
-}
-
-// openStream posts body and returns the reply once its status is 200; any other
-// status is decoded as a unary error.
-func (c *Client) openStream(ctx context.Context, ep *endpoint, op string, body []byte, header http.Header) (*http.Response, error) {
-	prefix, err := c.prefix(ctx, ep)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.base+prefix+"/"+op, bytes.NewReader(body))
-	if err != nil {
-		return nil, &Error{Op: op, Endpoint: ep.base, Err: err}
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	hr, err := c.hc.Do(req)
-	if err != nil {
-		return nil, transportError(op, ep.base, err)
-	}
-	if hr.StatusCode != http.StatusOK {
-		b, rerr := io.ReadAll(io.LimitReader(hr.Body, 64<<10))
-		closeBody(hr)
-		if rerr != nil {
-			return nil, transportError(op, ep.base, rerr)
-		}
-		return nil, replyError(op, ep.base, hr.StatusCode, b)
-	}
-	return hr, nil
 }
 
 // closeBody drains a little of what is left, so that a finished reply's connection

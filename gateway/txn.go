@@ -112,11 +112,17 @@ func (t *Txn) Then(ops ...Op) *Txn { t.op.then = append(t.op.then, ops...); retu
 // Else adds operations run when a comparison fails.
 func (t *Txn) Else(ops ...Op) *Txn { t.op.els = append(t.op.els, ops...); return t }
 
-// Commit sends the transaction. It is applied atomically, once; on an error whose
-// cause is a cut connection the outcome is unknown.
+// Commit sends the transaction. It is applied atomically, at most once: when the
+// connection breaks after sending, or the server times out, a transaction that
+// writes is not sent again and the error matches ErrOutcomeUnknown. One that only
+// reads is retried on another member.
 func (t *Txn) Commit(ctx context.Context) (*TxnResponse, error) {
 	if err := t.op.validate("kv/txn"); err != nil {
 		return nil, err
 	}
-	return call[TxnResponse](ctx, t.c, "kv/txn", t.op.size(), t.op.txnRequest())
+	r := rpcTxn
+	if t.op.readOnly() {
+		r = rpcTxnReadOnly
+	}
+	return call[TxnResponse](ctx, t.c, r, t.op.size(), t.op.txnRequest())
 }

@@ -224,26 +224,18 @@ func (w *Watch) run(ctx context.Context, s *watchStream) {
 		close(w.events)
 		close(w.done)
 	}()
-	retry := w.c.watchRetry
 	for {
 		err = w.pump(ctx, s)
 		s.close()
 		if ctx.Err() != nil || !retryableWatchError(err) {
 			return
 		}
-		if errors.Is(err, ErrNoLeader) || errors.Is(err, ErrUnavailable) {
-			w.c.failed(s.ep, err)
-		}
+		// The member ended the stream, broke the connection or lost its
+		// leader: leave it aside and resume on another member if there is one.
+		s.ep.markFailed()
 		w.c.log.Info("etcd watch interrupted; resuming", "endpoint", s.ep.base, "revision", w.Revision(), "err", err)
-		delay := retry.Initial
+		bo := w.c.retry.backoff()
 		for {
-			t := time.NewTimer(delay)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
 			s, err = w.open(ctx)
 			if err == nil {
 				break
@@ -251,11 +243,13 @@ func (w *Watch) run(ctx context.Context, s *watchStream) {
 			if ctx.Err() != nil || !retryableWatchError(err) {
 				return
 			}
-			var e *Error
-			if errors.As(err, &e) && notSent(e.Err) {
-				w.c.failed(w.c.pick(), err)
+			t := time.NewTimer(bo.NextBackOff())
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
 			}
-			delay = min(2*delay, retry.Max)
 		}
 	}
 }
@@ -296,9 +290,24 @@ func (w *Watch) open(ctx context.Context) (*watchStream, error) {
 		// silent; with it, the member ends the stream with "no leader".
 		header = http.Header{"Grpc-Metadata-Hasleader": {"true"}}
 	}
-	ep := w.c.pick()
+	var s *watchStream
+	err = w.c.onEndpoints(ctx, rpcWatch, func(ep *endpoint) error {
+		return w.c.withAuth(ctx, func(token string) error {
+			var err error
+			s, err = w.openOn(ctx, ep, body, header, token, start)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openOn starts a stream on ep and reads the server's confirmation.
+func (w *Watch) openOn(ctx context.Context, ep *endpoint, body []byte, header http.Header, token string, start int64) (*watchStream, error) {
 	sctx, scancel := context.WithCancel(ctx)
-	hr, err := w.c.openStream(sctx, ep, "watch", body, header)
+	hr, err := w.c.send(sctx, ep, rpcWatch.path, body, header, token)
 	if err != nil {
 		scancel()
 		return nil, err
@@ -308,7 +317,7 @@ func (w *Watch) open(ctx context.Context) (*watchStream, error) {
 	if err := s.dec.next(&m); err != nil {
 		s.close()
 		if errors.Is(err, io.EOF) {
-			err = &Error{Op: "watch", Endpoint: ep.base, Message: "stream ended before the watch was created", Err: io.ErrUnexpectedEOF, kind: ErrUnavailable}
+			err = &Error{Op: "watch", Endpoint: ep.base, Message: "stream ended before the watch was created", Err: io.ErrUnexpectedEOF, kind: ErrUnavailable, transport: true}
 		}
 		return nil, err
 	}

@@ -231,7 +231,7 @@ func TestWatchClientClose(t *testing.T) {
 func TestWatchSurvivesMemberRestart(t *testing.T) {
 	cl := etcdtest.Single(t)
 	fast := func(cfg *gateway.Config) {
-		cfg.WatchRetry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}
+		cfg.Retry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}
 	}
 	c := newClient(t, cl, fast)
 	writer := newClient(t, cl)
@@ -306,7 +306,7 @@ func TestWatchCompactedWhileDown(t *testing.T) {
 	ctx := ctxT(t)
 	c := newClient(t, cl, func(cfg *gateway.Config) {
 		cfg.Endpoints = cl.Endpoints()[:1]
-		cfg.WatchRetry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+		cfg.Retry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 	})
 	writer := newClient(t, cl, func(cfg *gateway.Config) { cfg.Endpoints = cl.Endpoints()[1:] })
 
@@ -340,7 +340,7 @@ func TestWatchNoLeaderInStream(t *testing.T) {
 	errs := make(chan error, 100)
 	c := newClient(t, cl, func(cfg *gateway.Config) {
 		cfg.Endpoints = cl.Endpoints()[:1]
-		cfg.WatchRetry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+		cfg.Retry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 		cfg.Logger = slog.New(&errorHandler{errs: errs})
 	})
 	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wl/", gateway.WithRequireLeader()))

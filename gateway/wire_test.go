@@ -6,6 +6,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
 )
@@ -51,8 +53,121 @@ func newFake(t *testing.T, version string, handle http.HandlerFunc) *fake {
 	return f
 }
 
+// client returns a client of the fake alone that makes a single pass over its
+// endpoints, so a shape test sees the first answer.
 func (f *fake) client(t *testing.T, mod ...func(*gateway.Config)) *gateway.Client {
-	return newClientFor(t, []string{f.URL}, mod...)
+	single := func(cfg *gateway.Config) { cfg.RetryTimeout = -1 }
+	return newClientFor(t, []string{f.URL}, append([]func(*gateway.Config){single}, mod...)...)
+}
+
+func (f *fake) requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.paths)
+}
+
+func cut(w http.ResponseWriter, r *http.Request) {
+	conn, _, err := w.(http.Hijacker).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// TestRetryRules: what is sent again, to which member, and what is not.
+func TestRetryRules(t *testing.T) {
+	ok := reply(200, `{"header":{"revision":"7"}}`)
+	cases := []struct {
+		name      string
+		bad       http.HandlerFunc
+		write     bool
+		wantErr   error // nil: the call succeeds through the second member
+		wantFirst int   // requests the bad member received
+	}{
+		{"read after a cut connection", cut, false, nil, 1},
+		{"write after a cut connection", cut, true, gateway.ErrOutcomeUnknown, 1},
+		{"write refused: no leader", reply(503, `{"code":14,"message":"etcdserver: no leader"}`), true, nil, 1},
+		{"write refused: too many requests", reply(503, `{"code":14,"message":"etcdserver: too many requests"}`), true, nil, 1},
+		{"write timed out", reply(503, `{"code":14,"message":"etcdserver: request timed out"}`), true, gateway.ErrOutcomeUnknown, 1},
+		{"read timed out", reply(503, `{"code":14,"message":"etcdserver: request timed out"}`), false, nil, 1},
+		{"write, leader changed", reply(503, `{"code":14,"message":"etcdserver: leader changed"}`), true, gateway.ErrOutcomeUnknown, 1},
+		{"definite error", reply(400, `{"code":3,"message":"etcdserver: key is not provided"}`), true, gateway.ErrEmptyKey, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := newFake(t, "3.6.16", tc.bad)
+			good := newFake(t, "3.6.16", ok)
+			c := newClientFor(t, []string{bad.URL, good.URL})
+			for i := 0; i < 2; i++ { // round-robin: make sure the bad one comes first once
+				goodBefore := good.requests()
+				var err error
+				if tc.write {
+					_, err = c.Put(t.Context(), "k", "v")
+				} else {
+					_, err = c.Get(t.Context(), "k")
+				}
+				if bad.requests() == 0 {
+					continue
+				}
+				if tc.wantErr == nil {
+					if err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					isErr(t, err, tc.wantErr)
+				}
+				eq(t, "requests to the failing member", bad.requests(), tc.wantFirst)
+				if tc.wantErr != nil {
+					eq(t, "requests sent on to the other member", good.requests()-goodBefore, 0)
+				}
+				if errors.Is(err, gateway.ErrOutcomeUnknown) && !strings.Contains(err.Error(), "outcome unknown") {
+					t.Fatalf("message %q does not say the outcome is unknown", err)
+				}
+				return
+			}
+			t.Fatal("the failing member was never tried")
+		})
+	}
+}
+
+// TestFailingMemberNotHammered: a member that keeps failing is put aside with a
+// growing backoff while the healthy one serves.
+func TestFailingMemberNotHammered(t *testing.T) {
+	bad := newFake(t, "3.6.16", reply(503, `{"code":14,"message":"etcdserver: no leader"}`))
+	good := newFake(t, "3.6.16", reply(200, `{}`))
+	c := newClientFor(t, []string{bad.URL, good.URL})
+	const calls = 200
+	for i := 0; i < calls; i++ {
+		must[*gateway.GetResponse](t)(c.Get(t.Context(), "k"))
+	}
+	if n := bad.requests(); n > 3 {
+		t.Fatalf("the failing member got %d of %d requests", n, calls)
+	}
+	eq(t, "served by the healthy member", good.requests(), calls)
+}
+
+// TestAllMembersDown: with no member able to serve, a call keeps trying until
+// RetryTimeout, then fails with the last error; the caller's ctx cuts it short.
+func TestAllMembersDown(t *testing.T) {
+	bad := newFake(t, "3.6.16", reply(503, `{"code":14,"message":"etcdserver: no leader"}`))
+	c := newClientFor(t, []string{bad.URL}, func(cfg *gateway.Config) {
+		cfg.RetryTimeout = 300 * time.Millisecond
+		cfg.Retry = gateway.RetryPolicy{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}
+	})
+	start := time.Now()
+	_, err := c.Get(t.Context(), "k")
+	isErr(t, err, gateway.ErrNoLeader)
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("gave up after %v", el)
+	}
+	if bad.requests() < 2 {
+		t.Fatalf("tried %d times in RetryTimeout", bad.requests())
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = c.Get(ctx, "k")
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, gateway.ErrNoLeader) {
+		t.Fatalf("cancelled call: %v", err)
+	}
 }
 
 func reply(status int, body string) http.HandlerFunc {
@@ -114,14 +229,10 @@ func TestUnaryErrorShapes(t *testing.T) {
 }
 
 func TestConnectionCut(t *testing.T) {
-	f := newFake(t, "3.6.16", func(w http.ResponseWriter, r *http.Request) {
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err == nil {
-			conn.Close()
-		}
-	})
+	f := newFake(t, "3.6.16", cut)
 	_, err := f.client(t).Put(t.Context(), "k", "v")
 	isErr(t, err, gateway.ErrUnavailable)
+	isErr(t, err, gateway.ErrOutcomeUnknown)
 	var ge *gateway.Error
 	errors.As(err, &ge)
 	if ge.Err == nil || ge.Status != 0 {
@@ -288,7 +399,7 @@ func TestWatchResumesAfterCut(t *testing.T) {
 		}
 	})
 	ctx := ctxT(t)
-	c := f.client(t, func(cfg *gateway.Config) { cfg.WatchRetry = gateway.RetryPolicy{Initial: 1, Max: 1} })
+	c := f.client(t, func(cfg *gateway.Config) { cfg.Retry = gateway.RetryPolicy{Initial: 1, Max: 1} })
 	w := must[*gateway.Watch](t)(c.Watch(ctx, "k", gateway.WithPrevKV()))
 	defer w.Stop()
 	evs := collect(t, ctx, w, 2)
