@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,7 +134,8 @@ type Client struct {
 	retry        RetryPolicy
 	maxReqBytes  int
 	log          *slog.Logger
-	auth         *authState // nil without credentials
+	auth         *authState  // nil without credentials
+	certAsked    atomic.Bool // a server asked for a client certificate we do not have
 
 	mu      sync.Mutex
 	closed  bool
@@ -194,7 +196,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.HTTPClient != nil {
 		c.hc = cfg.HTTPClient
 	} else {
-		tlsCfg, err := buildTLS(cfg)
+		tlsCfg, err := buildTLS(cfg, &c.certAsked)
 		if err != nil {
 			return nil, err
 		}
@@ -507,6 +509,10 @@ func judge(ctx context.Context, r rpc, err error) verdict {
 		mayRetry = unknown
 	}
 	switch {
+	case tlsRefused(err):
+		// A certificate the other side does not accept: nothing was applied,
+		// and no other member will think differently.
+		return final
 	case notSent(err):
 		if ctx.Err() != nil {
 			return final
@@ -563,6 +569,11 @@ func (c *Client) onEndpoints(ctx context.Context, r rpc, try func(*endpoint) err
 		if err == nil {
 			ep.markOK()
 			return nil
+		}
+		var e *Error
+		if c.certAsked.Load() && errors.As(err, &e) && (e.transport || e.unsent) {
+			return &Error{Op: e.Op, Endpoint: e.Endpoint, Err: e.Err,
+				Message: "the server requires a client certificate and none is configured (Config.CertFile, Config.KeyFile)"}
 		}
 		switch judge(ctx, r, err) {
 		case final:
@@ -648,6 +659,24 @@ func notSent(err error) bool {
 	}
 	var dns *net.DNSError
 	return errors.As(err, &dns)
+}
+
+// tlsRefused reports a TLS handshake that failed over certificates: ours
+// rejected by the server, or the server's rejected by us.
+func tlsRefused(err error) bool {
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var unknownCA x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &verify) || errors.As(err, &alert) || errors.As(err, &unknownCA) ||
+		errors.As(err, &host) || errors.As(err, &invalid) {
+		return true
+	}
+	// An alert from the server ("certificate required", "bad certificate")
+	// comes as a *net.OpError whose Op crypto/tls sets to "remote error".
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }
 
 func readBody(resp *http.Response) ([]byte, error) {

@@ -224,6 +224,7 @@ func (e *CompactedError) Unwrap() error { return e.Err }
 // gateway gives nothing but the gRPC code and the message, and the code alone is
 // ambiguous (InvalidArgument is used for a dozen different errors).
 var serverMessages = map[string]error{
+	"etcdserver: user name is empty":                                                   ErrAuthRequired,
 	"etcdserver: mvcc: required revision has been compacted":                           ErrCompacted,
 	"etcdserver: mvcc: required revision is a future revision":                         ErrFutureRevision,
 	"etcdserver: requested lease not found":                                            ErrLeaseNotFound,
@@ -256,6 +257,9 @@ var serverMessages = map[string]error{
 
 // classify returns the sentinel for a server error.
 func classify(code Code, msg string) error {
+	if c, desc, ok := grpcMessage(msg); ok {
+		code, msg = c, desc
+	}
 	if k, ok := serverMessages[msg]; ok {
 		return k
 	}
@@ -278,6 +282,26 @@ func classify(code Code, msg string) error {
 		return ErrInvalidAuthToken
 	}
 	return nil
+}
+
+// grpcMessage unpacks a message in gRPC's own format, "rpc error: code = X desc =
+// Y", which etcd passes through in some places (a watch's cancel_reason).
+func grpcMessage(msg string) (Code, string, bool) {
+	const head, sep = "rpc error: code = ", " desc = "
+	rest, ok := strings.CutPrefix(msg, head)
+	if !ok {
+		return 0, "", false
+	}
+	name, desc, ok := strings.Cut(rest, sep)
+	if !ok {
+		return 0, "", false
+	}
+	for i, n := range codeNames {
+		if n == name {
+			return Code(i), desc, true
+		}
+	}
+	return CodeUnknown, desc, true
 }
 
 // wireError holds both unary error shapes: 3.4/3.5 {"error","message","code"} and
@@ -309,7 +333,19 @@ func (s *streamError) toError(op, endpoint string) *Error {
 func replyError(op, endpoint string, status int, body []byte) *Error {
 	e := &Error{Op: op, Endpoint: endpoint, Status: status}
 	var w wireError
-	if err := json.Unmarshal(body, &w); err != nil || (w.Message == "" && w.Code == CodeOK) {
+	err := json.Unmarshal(body, &w)
+	if err == nil && w.Message == "" && w.Code == CodeOK && len(w.Error) > 0 && w.Error[0] == '{' {
+		// A streaming call refused before its stream began: a real HTTP status
+		// with the stream's error shape, {"error":{"code":…,"message":…}}.
+		var se streamError
+		if json.Unmarshal(w.Error, &se) == nil && se.Message != "" {
+			se2 := se.toError(op, endpoint)
+			se2.Status = status
+			se2.notApplied = refusedBeforeApply(se2.Message)
+			return se2
+		}
+	}
+	if err != nil || (w.Message == "" && w.Code == CodeOK) {
 		// Not etcd's JSON: a proxy's page, an empty reply, a plain-text error.
 		e.Message = "unexpected reply: " + snippet(body)
 		switch status {

@@ -16,3 +16,33 @@ func CountDials(c *Client, n *atomic.Int64) {
 		return dial(ctx, network, addr)
 	}
 }
+
+// ObserveResponses calls f with every HTTP response c's own transport receives.
+func ObserveResponses(c *Client, f func(*http.Response)) {
+	next := c.hc.Transport
+	c.hc.Transport = roundTripper(func(r *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(r)
+		if err == nil {
+			f(resp)
+		}
+		return resp, err
+	})
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// AuthState returns c's current token and how many times it authenticated.
+func AuthState(c *Client) (token string, authentications uint64) {
+	c.auth.mu.Lock()
+	defer c.auth.mu.Unlock()
+	return c.auth.token, c.auth.gen
+}
+
+// WatchEndpoint returns the member w's current stream is on.
+func WatchEndpoint(w *Watch) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.endpoint
+}

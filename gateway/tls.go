@@ -5,12 +5,18 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"sync/atomic"
 )
 
 // buildTLS makes the TLS configuration for https endpoints from Config.TLS and the
 // PEM files, and reports a file that is missing, holds no certificate, or a key
 // that does not match its certificate, now rather than at the first request.
-func buildTLS(cfg Config) (*tls.Config, error) {
+//
+// When no client certificate is configured it notes in certAsked that a server
+// asked for one: under TLS 1.3 the server refuses the client only after the
+// client's handshake is done, and HTTP/2 then reports a bare "connection could
+// not be established"; the note lets the client say what is wrong.
+func buildTLS(cfg Config, certAsked *atomic.Bool) (*tls.Config, error) {
 	if cfg.TLS == nil && cfg.CAFile == "" && cfg.CertFile == "" && cfg.KeyFile == "" && cfg.ServerName == "" {
 		return nil, nil
 	}
@@ -44,6 +50,12 @@ func buildTLS(cfg Config) (*tls.Config, error) {
 	}
 	if cfg.ServerName != "" {
 		t.ServerName = cfg.ServerName
+	}
+	if len(t.Certificates) == 0 && t.GetClientCertificate == nil {
+		t.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			certAsked.Store(true)
+			return &tls.Certificate{}, nil // go on without one; the server decides
+		}
 	}
 	return t, nil
 }

@@ -72,10 +72,11 @@ type Watch struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	next    int64 // the revision the next stream starts at; 0: from now
-	err     error
-	stopped bool
+	mu       sync.Mutex
+	endpoint string // the member the current stream is on
+	next     int64  // the revision the next stream starts at; 0: from now
+	err      error
+	stopped  bool
 }
 
 // watchStream is one HTTP stream of a watch.
@@ -329,11 +330,12 @@ func (w *Watch) openOn(ctx context.Context, ep *endpoint, body []byte, header ht
 		s.close()
 		return nil, &Error{Op: "watch", Endpoint: ep.base, Message: "first message does not confirm the watch", kind: ErrMalformedResponse}
 	}
+	w.mu.Lock()
 	if start == 0 {
-		w.mu.Lock()
 		w.next = m.Header.Revision + 1
-		w.mu.Unlock()
 	}
+	w.endpoint = ep.base
+	w.mu.Unlock()
 	return s, nil
 }
 
@@ -344,6 +346,9 @@ func (w *Watch) cancelError(ep *endpoint, start int64, m *wireWatchResponse) err
 	e := &Error{Op: "watch", Endpoint: ep.base, Message: m.CancelReason}
 	if e.Message == "" {
 		e.Message = "watch canceled by the server without a reason"
+	}
+	if code, _, ok := grpcMessage(m.CancelReason); ok {
+		e.Code = code
 	}
 	e.kind = classify(CodeOK, m.CancelReason)
 	if e.kind == nil {

@@ -12,6 +12,8 @@ package etcdtest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -43,6 +45,11 @@ type Options struct {
 	// StartTimeout bounds how long Start waits for the cluster to be healthy.
 	// Zero means 30 seconds.
 	StartTimeout time.Duration
+	// TLS, if set, makes the members serve clients over https with these
+	// certificates (peers stay on http). With ClientCertAuth they require a
+	// client certificate signed by the CA.
+	TLS            *Certs
+	ClientCertAuth bool
 }
 
 // Cluster is a running etcd cluster. Its methods are safe for concurrent use.
@@ -50,7 +57,8 @@ type Cluster struct {
 	Members []*Member
 	binary  string
 	version string
-	dir     string // data and logs of every member
+	dir     string       // data and logs of every member
+	health  *http.Client // for https members; nil: a plain client
 }
 
 // Member is one etcd process.
@@ -62,6 +70,7 @@ type Member struct {
 	logPath   string
 	binary    string
 	args      []string
+	health    *http.Client
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -163,7 +172,7 @@ func Launch(opts Options) (*Cluster, error) {
 	// failed start, try again with new ports.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		c, err := launch(bin, version, size, opts.Args)
+		c, err := launch(bin, version, size, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -179,7 +188,7 @@ func Launch(opts Options) (*Cluster, error) {
 	return nil, lastErr
 }
 
-func launch(bin, version string, size int, args []string) (*Cluster, error) {
+func launch(bin, version string, size int, opts Options) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "etcdtest-")
 	if err != nil {
 		return nil, err
@@ -190,15 +199,32 @@ func launch(bin, version string, size int, args []string) (*Cluster, error) {
 		c.Stop()
 		return nil, err
 	}
+	scheme := "http"
+	args := append([]string(nil), opts.Args...)
+	if opts.TLS != nil {
+		scheme = "https"
+		args = append(args, "--cert-file="+opts.TLS.ServerCert, "--key-file="+opts.TLS.ServerKey,
+			"--trusted-ca-file="+opts.TLS.CA)
+		if opts.ClientCertAuth {
+			args = append(args, "--client-cert-auth")
+		}
+		hc, err := healthClient(opts.TLS)
+		if err != nil {
+			c.Stop()
+			return nil, err
+		}
+		c.health = hc
+	}
 	var initial []string
 	for i := 0; i < size; i++ {
 		m := &Member{
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
 			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
 			dataDir:   filepath.Join(dir, fmt.Sprintf("m%d.data", i)),
 			logPath:   filepath.Join(dir, fmt.Sprintf("m%d.log", i)),
 			binary:    bin,
+			health:    c.health,
 		}
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.Name+"="+m.PeerURL)
@@ -386,6 +412,9 @@ func (m *Member) Running() bool {
 // WaitHealthy polls the member's /health until it reports healthy or ctx ends.
 func (m *Member) WaitHealthy(ctx context.Context) error {
 	client := &http.Client{Timeout: time.Second}
+	if m.health != nil {
+		client = m.health
+	}
 	defer client.CloseIdleConnections()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -432,6 +461,23 @@ func (m *Member) LogTail(n int) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// healthClient checks https members with the test's CA and client certificate.
+func healthClient(c *Certs) (*http.Client, error) {
+	pem, err := os.ReadFile(c.CA)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
+	}}, nil
 }
 
 func freePorts(n int) ([]int, error) {

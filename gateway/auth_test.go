@@ -1,0 +1,180 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+)
+
+const (
+	rootPassword  = "r00t-Secret-7c1f"
+	alicePassword = "al1ce-Secret-93ab"
+)
+
+// enableAuth creates root and alice (read-write on alice/ only) and turns auth on.
+func enableAuth(t *testing.T, cl *etcdtest.Cluster) {
+	t.Helper()
+	ctx := ctxT(t)
+	admin := newClient(t, cl)
+	must[*gateway.AuthResponse](t)(admin.RoleAdd(ctx, "root"))
+	must[*gateway.AuthResponse](t)(admin.UserAdd(ctx, "root", rootPassword))
+	must[*gateway.AuthResponse](t)(admin.UserGrantRole(ctx, "root", "root"))
+	must[*gateway.AuthResponse](t)(admin.RoleAdd(ctx, "alice-rw"))
+	must[*gateway.AuthResponse](t)(admin.RoleGrantPermission(ctx, "alice-rw", "alice/", string(gateway.PrefixEnd([]byte("alice/"))), gateway.PermReadWrite))
+	must[*gateway.AuthResponse](t)(admin.UserAdd(ctx, "alice", alicePassword))
+	must[*gateway.AuthResponse](t)(admin.UserGrantRole(ctx, "alice", "alice-rw"))
+	must[*gateway.AuthResponse](t)(admin.AuthEnable(ctx))
+}
+
+func TestAuth(t *testing.T) {
+	cl := etcdtest.Start(t, etcdtest.Options{Args: []string{"--auth-token-ttl=1"}})
+	enableAuth(t, cl)
+	ctx := ctxT(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	user := func(name, password string) func(*gateway.Config) {
+		return func(cfg *gateway.Config) {
+			cfg.Username, cfg.Password, cfg.Logger, cfg.RetryTimeout = name, password, logger, -1
+		}
+	}
+	root := newClient(t, cl, user("root", rootPassword))
+	alice := newClient(t, cl, user("alice", alicePassword))
+	var errs []error
+
+	st := must[*gateway.AuthStatusResponse](t)(root.AuthStatus(ctx))
+	eq(t, "auth enabled", st.Enabled, true)
+
+	// Alice within her prefix: KV, watch, lease.
+	must[*gateway.PutResponse](t)(alice.Put(ctx, "alice/a", "1"))
+	w := must[*gateway.Watch](t)(alice.WatchPrefix(ctx, "alice/"))
+	defer w.Stop()
+	must[*gateway.PutResponse](t)(alice.Put(ctx, "alice/b", "2"))
+	eq(t, "watched", string(collect(t, ctx, w, 1)[0].Kv.Key), "alice/b")
+	l := must[*gateway.LeaseGrantResponse](t)(alice.Grant(ctx, 60))
+	must[*gateway.LeaseKeepAliveResponse](t)(alice.KeepAliveOnce(ctx, l.ID))
+
+	// Outside it: permission denied, for reads, writes and watches.
+	_, err := alice.Put(ctx, "bob/a", "1")
+	isErr(t, err, gateway.ErrPermissionDenied)
+	errs = append(errs, err)
+	_, err = alice.Get(ctx, "bob/a")
+	isErr(t, err, gateway.ErrPermissionDenied)
+	errs = append(errs, err)
+	bw, err := alice.Watch(ctx, "bob/a")
+	if err == nil {
+		err = ended(t, ctx, bw)
+	}
+	isErr(t, err, gateway.ErrPermissionDenied)
+	errs = append(errs, err)
+
+	// A wrong password, and no credentials at all.
+	wrong := newClient(t, cl, user("alice", "not-"+alicePassword))
+	_, err = wrong.Get(ctx, "alice/a")
+	isErr(t, err, gateway.ErrAuthFailed)
+	errs = append(errs, err)
+	anon := newClient(t, cl, func(cfg *gateway.Config) { cfg.RetryTimeout = -1 })
+	_, err = anon.Get(ctx, "alice/a")
+	isErr(t, err, gateway.ErrAuthRequired)
+	errs = append(errs, err)
+
+	// Token expiry: wait until the server rejects alice's token, then many
+	// callers at once must all succeed through a single re-authentication.
+	token, n := gateway.AuthState(alice)
+	if token == "" {
+		t.Fatal("alice has no token")
+	}
+	waitTokenExpired(t, ctx)
+	var wg sync.WaitGroup
+	callErrs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := alice.Get(ctx, "alice/a")
+			callErrs <- err
+		}()
+	}
+	wg.Wait()
+	close(callErrs)
+	for err := range callErrs {
+		if err != nil {
+			t.Fatalf("call across token expiry: %v", err)
+		}
+	}
+	newToken, n2 := gateway.AuthState(alice)
+	eq(t, "authentications for 20 callers after expiry", n2, n+1)
+	if newToken == token {
+		t.Fatal("token not renewed")
+	}
+	// A keepalive and a new watch across expiry too.
+	waitTokenExpired(t, ctx)
+	must[*gateway.LeaseKeepAliveResponse](t)(alice.KeepAliveOnce(ctx, l.ID))
+	_, n3 := gateway.AuthState(alice)
+	eq(t, "authentications after the keepalive", n3, n2+1)
+	waitTokenExpired(t, ctx)
+	w2 := must[*gateway.Watch](t)(alice.Watch(ctx, "alice/c"))
+	defer w2.Stop()
+	_, n4 := gateway.AuthState(alice)
+	eq(t, "authentications after the watch", n4, n3+1)
+
+	// Neither password nor any token in an error or a log line.
+	for _, err := range errs {
+		t.Logf("error: %v", err)
+	}
+	secrets := []string{rootPassword, alicePassword, token, newToken, mustToken(alice), mustToken(root)}
+	text := logs.String()
+	for _, err := range errs {
+		text += err.Error() + fmt.Sprintf("%+v %#v", err, err)
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Fatalf("a secret appears in an error or log line")
+		}
+	}
+}
+
+func mustToken(c *gateway.Client) string { tok, _ := gateway.AuthState(c); return tok }
+
+// waitTokenExpired waits until a simple token unused since now has certainly
+// expired: --auth-token-ttl (1 s here) plus the 1 s resolution of etcd's expiry
+// sweep, with a margin. There is no event to wait for instead: any request that
+// asked whether the token is still valid would extend it. The tests check that a
+// new token was obtained, so a token that had not expired fails them.
+func waitTokenExpired(t *testing.T, ctx context.Context) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	case <-time.After(3 * time.Second):
+	}
+}
+
+// TestAuthEnabledLater: a client with credentials that first met a cluster
+// without auth starts sending a token once auth is turned on.
+func TestAuthEnabledLater(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := ctxT(t)
+	c := newClient(t, cl, func(cfg *gateway.Config) { cfg.Username, cfg.Password = "alice", alicePassword })
+	must[*gateway.PutResponse](t)(c.Put(ctx, "alice/x", "before"))
+	if tok := mustToken(c); tok != "" {
+		t.Fatal("a token without auth")
+	}
+	enableAuth(t, cl)
+	must[*gateway.PutResponse](t)(c.Put(ctx, "alice/x", "after"))
+	if mustToken(c) == "" {
+		t.Fatal("no token after auth was enabled")
+	}
+	_, err := c.Put(ctx, "other", "x")
+	if !errors.Is(err, gateway.ErrPermissionDenied) {
+		t.Fatalf("outside the granted prefix: %v", err)
+	}
+}
