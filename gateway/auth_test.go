@@ -50,8 +50,13 @@ func TestAuth(t *testing.T) {
 	alice := newClient(t, cl, user("alice", alicePassword))
 	var errs []error
 
-	st := must[*gateway.AuthStatusResponse](t)(root.AuthStatus(ctx))
-	eq(t, "auth enabled", st.Enabled, true)
+	if cl.AtLeast(3, 5) {
+		st := must[*gateway.AuthStatusResponse](t)(root.AuthStatus(ctx))
+		eq(t, "auth enabled", st.Enabled, true)
+	} else { // 3.4's gateway has no auth/status route
+		_, err := root.AuthStatus(ctx)
+		isErr(t, err, gateway.ErrUnimplemented)
+	}
 
 	// Alice within her prefix: KV, watch, lease.
 	must[*gateway.PutResponse](t)(alice.Put(ctx, "alice/a", "1"))
@@ -119,7 +124,11 @@ func TestAuth(t *testing.T) {
 	waitTokenExpired(t, ctx)
 	must[*gateway.LeaseKeepAliveResponse](t)(alice.KeepAliveOnce(ctx, l.ID))
 	_, n3 := gateway.AuthState(alice)
-	eq(t, "authentications after the keepalive", n3, n2+1)
+	if cl.AtLeast(3, 6) {
+		eq(t, "authentications after the keepalive", n3, n2+1)
+	} else { // 3.4 and 3.5 renew leases without looking at the token
+		eq(t, "authentications after the keepalive", n3, n2)
+	}
 	waitTokenExpired(t, ctx)
 	w2 := must[*gateway.Watch](t)(alice.Watch(ctx, "alice/c"))
 	defer w2.Stop()

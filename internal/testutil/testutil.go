@@ -1,0 +1,124 @@
+// Package testutil holds the helpers the recipe packages' tests share: clients
+// for an etcdtest cluster, bounded contexts and terse assertions.
+package testutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+)
+
+// Client returns a gateway client for endpoints, closed in t.Cleanup.
+func Client(t testing.TB, endpoints []string, mod ...func(*gateway.Config)) *gateway.Client {
+	t.Helper()
+	cfg := gateway.Config{Endpoints: endpoints}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := gateway.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Ctx returns a context bounded well below the test binary's timeout, so that a
+// hang fails one test with a clear message instead of killing the run.
+func Ctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Must returns a function that fails t on a non-nil error and passes v on.
+func Must[T any](t testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// NoErr fails t if err is not nil.
+func NoErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Eq fails t unless got == want.
+func Eq[T comparable](t testing.TB, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// Is fails t unless errors.Is(err, want) for every want.
+func Is(t testing.TB, err error, wants ...error) {
+	t.Helper()
+	for _, want := range wants {
+		if !errors.Is(err, want) {
+			t.Fatalf("error = %v, want one matching %v", err, want)
+		}
+	}
+}
+
+// Leader returns the index in cl.Members of the cluster's leader.
+func Leader(ctx context.Context, t testing.TB, cl *etcdtest.Cluster) int {
+	t.Helper()
+	eps := cl.Endpoints()
+	c := Client(t, eps)
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ep := range eps {
+		one := Client(t, []string{ep})
+		s, err := one.Status(ctx)
+		if err == nil && s.Header.MemberID == st.Leader {
+			return i
+		}
+	}
+	t.Fatal(fmt.Sprintf("no member is the leader %x", st.Leader))
+	return -1
+}
+
+// Follower returns the index in cl.Members of a member that is not the leader.
+func Follower(ctx context.Context, t testing.TB, cl *etcdtest.Cluster) int {
+	t.Helper()
+	return (Leader(ctx, t, cl) + 1) % len(cl.Members)
+}
+
+// Main is a TestMain for packages whose examples need a server: it starts one
+// member, stores its client URLs in *endpoints, runs the tests, stops the member
+// and then checks that no goroutine is left behind.
+func Main(m *testing.M, endpoints *[]string) {
+	c, err := etcdtest.Launch(etcdtest.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*endpoints = c.Endpoints()
+	code := m.Run()
+	c.Stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
