@@ -1,0 +1,410 @@
+package mutex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/lease"
+)
+
+var (
+	// ErrLocked: TryLock found the lock held by someone else (or, for a
+	// semaphore, all of its slots taken).
+	ErrLocked = errors.New("mutex: locked by another holder")
+	// ErrNotLocked: Unlock of a lock that is not held, or the cause of a lock's
+	// Context after Unlock.
+	ErrNotLocked = errors.New("mutex: not locked")
+	// ErrLost: the lock was lost: its lease ended, or its key was deleted by
+	// someone else. Lock returns it when the lease ends while waiting; Unlock
+	// returns it when the lock had been lost before.
+	ErrLost = errors.New("mutex: lock lost")
+	// ErrInUse: the key this lock would use is already held or awaited by
+	// another lock object in this process (same lease, same name).
+	ErrInUse = errors.New("mutex: already held or awaited in this process")
+)
+
+// cleanupTimeout bounds the removal of a waiter's key after its ctx ended.
+const cleanupTimeout = 5 * time.Second
+
+// inUse holds the keys of the claims this process has made and not yet
+// released, so that two lock objects on the same lease and name do not both
+// believe they hold the lock.
+var inUse sync.Map
+
+// verdict is what a check found: admitted, the own key gone, or what to wait for.
+type verdict struct {
+	admitted bool
+	gone     bool
+	// wait: watch this key (or, with prefix, every key under it) from after rev.
+	key       string
+	prefix    bool
+	filterPut bool
+	rev       int64
+}
+
+// kind is what makes a mutex, a reader, a writer or a semaphore slot: the
+// operations the create txn carries to admit at once, and the check that
+// decides afterwards.
+type kind struct {
+	// first are read operations added to the create txn; fast decides from
+	// their results whether the claim at rev is admitted right away.
+	first []gateway.Op
+	fast  func(res []gateway.OpResponse, rev int64) bool
+	// check decides for the claim at rev; own is the result of reading the
+	// own key in the same txn.
+	check func(res []gateway.OpResponse, rev int64) verdict
+	// probe are the read operations check needs, given rev.
+	probe func(rev int64) []gateway.Op
+	// admitted runs after a slow admission (the semaphore marks its key).
+	admitted func(ctx context.Context, k *claim, rev int64) error
+}
+
+// claim is one key under a lock's prefix, bound to a lease: the part every lock
+// in this package shares.
+type claim struct {
+	l   *lease.Lease
+	c   *gateway.Client
+	key string
+
+	mu      sync.Mutex
+	rev     int64 // the key's create revision while held; 0 when not held
+	acqRev  int64 // the revision at which the claim was seen admitted
+	lostCtx context.Context         // ends when the claim is lost or released
+	lose    context.CancelCauseFunc // ends lostCtx
+	halt    context.CancelFunc      // stops the loss watcher
+	joined  chan struct{}           // closed when the loss watcher returns
+}
+
+func newClaim(l *lease.Lease, key string) *claim {
+	return &claim{l: l, c: l.Client(), key: key}
+}
+
+func (k *claim) leaseEnded() error {
+	return fmt.Errorf("mutex: %s: %w", k.key, k.l.Err())
+}
+
+// acquire creates the claim's key and waits until kd admits it (or, with try,
+// gives up at once).
+func (k *claim) acquire(ctx context.Context, kd *kind, try bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if k.l.Err() != nil {
+		return k.leaseEnded()
+	}
+	if _, loaded := inUse.LoadOrStore(k.key, k); loaded {
+		return fmt.Errorf("%w: %s", ErrInUse, k.key)
+	}
+	rev, fast, err := k.create(ctx, kd)
+	if err != nil {
+		inUse.Delete(k.key)
+		if rev != 0 || errors.Is(err, gateway.ErrOutcomeUnknown) || ctx.Err() != nil {
+			k.remove(rev)
+		}
+		return err
+	}
+	if fast {
+		k.held(rev, 0)
+		return nil
+	}
+	err = k.wait(ctx, kd, rev, try)
+	if err != nil {
+		inUse.Delete(k.key)
+		k.remove(rev)
+		return err
+	}
+	return nil
+}
+
+// create puts the key unless it exists (a claim resumed after a restart, or a
+// create whose reply was lost), in one txn with kd's fast admission reads.
+func (k *claim) create(ctx context.Context, kd *kind) (rev int64, fast bool, err error) {
+	for {
+		r, err := k.c.Txn().
+			If(gateway.CmpCreateRevision(k.key, gateway.Equal, 0)).
+			Then(append([]gateway.Op{gateway.OpPut(k.key, "", gateway.WithLease(k.l.ID()))}, kd.first...)...).
+			Else(append([]gateway.Op{gateway.OpGet(k.key)}, kd.first...)...).
+			Commit(ctx)
+		if errors.Is(err, gateway.ErrOutcomeUnknown) && ctx.Err() == nil {
+			continue // the key's name is ours alone: creating it again is safe
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("mutex: creating %s: %w", k.key, err)
+		}
+		rev = r.Header.Revision
+		if !r.Succeeded {
+			kvs := r.Responses[0].Get.Kvs
+			if len(kvs) == 0 { // deleted between compare and read: cannot happen in one txn
+				return 0, false, fmt.Errorf("mutex: %s vanished inside a txn", k.key)
+			}
+			rev = kvs[0].CreateRevision
+		}
+		return rev, kd.fast(r.Responses[1:], rev), nil
+	}
+}
+
+// wait re-checks and waits until the claim at rev is admitted.
+func (k *claim) wait(ctx context.Context, kd *kind, rev int64, try bool) error {
+	for {
+		r, err := k.c.Txn().Then(append([]gateway.Op{gateway.OpGet(k.key)}, kd.probe(rev)...)...).Commit(ctx)
+		if err != nil {
+			return fmt.Errorf("mutex: checking %s: %w", k.key, err)
+		}
+		own := r.Responses[0].Get.Kvs
+		if len(own) == 0 || own[0].CreateRevision != rev {
+			return k.lost(fmt.Errorf("mutex: %s was deleted while waiting", k.key))
+		}
+		v := kd.check(r.Responses[1:], rev)
+		if v.admitted {
+			if kd.admitted != nil {
+				if err := kd.admitted(ctx, k, rev); err != nil {
+					return err
+				}
+			}
+			k.held(rev, r.Header.Revision)
+			return nil
+		}
+		if try {
+			return fmt.Errorf("%w: %s", ErrLocked, k.key)
+		}
+		if err := k.block(ctx, v, r.Header.Revision); err != nil {
+			return err
+		}
+	}
+}
+
+// block waits for an event on what v names, after revision at, or for ctx or
+// the lease to end.
+func (k *claim) block(ctx context.Context, v verdict, at int64) error {
+	opts := []gateway.Option{gateway.WithRev(at + 1)}
+	if v.prefix {
+		opts = append(opts, gateway.WithPrefix())
+	}
+	if v.filterPut {
+		opts = append(opts, gateway.WithFilterPut())
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := k.c.Watch(wctx, v.key, opts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("mutex: waiting for %s: %w", v.key, err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case r, ok := <-w.Events():
+			if !ok {
+				err := w.Err()
+				switch {
+				case errors.Is(err, gateway.ErrCompacted):
+					return nil // check again: the history is gone, the state is not
+				case ctx.Err() != nil:
+					return ctx.Err()
+				}
+				return fmt.Errorf("mutex: waiting for %s: %w", v.key, err)
+			}
+			if len(r.Events) > 0 {
+				return nil
+			}
+		case <-k.l.Done():
+			return k.lost(k.leaseEnded())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (k *claim) lost(cause error) error {
+	return fmt.Errorf("%w: %w", ErrLost, cause)
+}
+
+// held records that the claim at rev is admitted (seen at revision at).
+func (k *claim) held(rev, at int64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.rev, k.acqRev = rev, at
+	if k.acqRev == 0 {
+		k.acqRev = rev
+	}
+	k.lostCtx, k.lose, k.halt, k.joined = nil, nil, nil, nil
+}
+
+// remove deletes the key created at rev, if it is still that key, after the
+// caller's ctx has ended: it uses its own bounded context. A key it cannot
+// remove goes with its lease.
+func (k *claim) remove(rev int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	cmp := gateway.CmpCreateRevision(k.key, gateway.Equal, rev)
+	if rev == 0 { // the create's outcome is unknown: the key, if any, is ours by name
+		cmp = gateway.CmpLease(k.key, gateway.Equal, k.l.ID())
+	}
+	for ctx.Err() == nil {
+		_, err := k.c.Txn().If(cmp).Then(gateway.OpDelete(k.key)).Commit(ctx)
+		if err == nil || !errors.Is(err, gateway.ErrOutcomeUnknown) {
+			return
+		}
+	}
+}
+
+// token is the create revision of the held key, 0 when not held.
+func (k *claim) token() int64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.rev
+}
+
+// isOwner is the compare that holds only while this claim's key exists with
+// the create revision it was admitted with. Not held, it never holds (a
+// missing key's create revision is 0, never below it).
+func (k *claim) isOwner() gateway.Cmp {
+	if rev := k.token(); rev != 0 {
+		return gateway.CmpCreateRevision(k.key, gateway.Equal, rev)
+	}
+	return gateway.CmpCreateRevision(k.key, gateway.Less, 0)
+}
+
+// context returns a context that ends when the claim is lost or released,
+// starting the watch on the own key the first time it is asked for.
+func (k *claim) context() context.Context {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.lostCtx != nil {
+		return k.lostCtx
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	k.lostCtx, k.lose = ctx, cancel
+	if k.rev == 0 {
+		cancel(ErrNotLocked)
+		return ctx
+	}
+	wctx, halt := context.WithCancel(k.l.Context())
+	k.halt, k.joined = halt, make(chan struct{})
+	go k.watchLoss(wctx, k.rev, k.acqRev, k.joined, cancel)
+	return ctx
+}
+
+// watchLoss ends the claim's context when its key is deleted or its lease ends.
+// ctx ends with the lease or when release halts the watcher.
+func (k *claim) watchLoss(ctx context.Context, rev, from int64, joined chan struct{}, lose context.CancelCauseFunc) {
+	defer close(joined)
+	retry := backoff.NewExponentialBackOff()
+	retry.MaxElapsedTime = 0
+	for {
+		w, err := k.c.Watch(ctx, k.key, gateway.WithRev(from+1), gateway.WithFilterPut())
+		if err == nil {
+			err = k.awaitDelete(ctx, w)
+			w.Stop()
+		}
+		switch {
+		case k.l.Err() != nil:
+			lose(k.lost(k.leaseEnded()))
+			return
+		case ctx.Err() != nil: // stopped by Unlock, which set the cause
+			return
+		case err == nil:
+			lose(k.lost(fmt.Errorf("mutex: %s was deleted by someone else", k.key)))
+			return
+		}
+		// The watch failed (compaction, or the client cannot reach anyone):
+		// look at the key itself, then watch again from there.
+		r, gerr := k.c.Get(ctx, k.key)
+		if gerr == nil {
+			if len(r.Kvs) == 0 || r.Kvs[0].CreateRevision != rev {
+				lose(k.lost(fmt.Errorf("mutex: %s was deleted by someone else", k.key)))
+				return
+			}
+			from = r.Header.Revision
+			retry.Reset()
+			continue
+		}
+		select {
+		case <-time.After(retry.NextBackOff()):
+		case <-ctx.Done():
+		}
+	}
+}
+
+// awaitDelete returns nil when w reports a deletion, or the watch's error.
+func (k *claim) awaitDelete(ctx context.Context, w *gateway.Watch) error {
+	for {
+		select {
+		case r, ok := <-w.Events():
+			if !ok {
+				if err := w.Err(); err != nil {
+					return err
+				}
+				return ctx.Err()
+			}
+			if len(r.Events) > 0 {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// release deletes the key, fenced by its create revision so that a late or
+// repeated release never deletes a newer claim's key.
+func (k *claim) release(ctx context.Context) error {
+	k.mu.Lock()
+	rev, lose, halt, joined, lostCtx := k.rev, k.lose, k.halt, k.joined, k.lostCtx
+	k.mu.Unlock()
+	if rev == 0 {
+		return fmt.Errorf("%w: %s", ErrNotLocked, k.key)
+	}
+	var wasLost error
+	if lostCtx != nil && lostCtx.Err() != nil {
+		wasLost = context.Cause(lostCtx)
+	}
+	if k.l.Err() != nil && wasLost == nil {
+		wasLost = k.lost(k.leaseEnded())
+	}
+	if lose != nil {
+		lose(ErrNotLocked)
+	}
+	if halt != nil {
+		halt()
+		<-joined
+	}
+	var r *gateway.TxnResponse
+	var err error
+	for {
+		r, err = k.c.Txn().
+			If(gateway.CmpCreateRevision(k.key, gateway.Equal, rev)).
+			Then(gateway.OpDelete(k.key)).
+			Commit(ctx)
+		if errors.Is(err, gateway.ErrOutcomeUnknown) && ctx.Err() == nil {
+			continue // fenced: sending it again cannot delete anyone else's key
+		}
+		break
+	}
+	if err != nil && wasLost == nil {
+		// Still held as far as anyone knows; the caller may try again.
+		k.mu.Lock()
+		k.lostCtx, k.lose, k.halt, k.joined = nil, nil, nil, nil
+		k.mu.Unlock()
+		return fmt.Errorf("mutex: unlocking %s: %w", k.key, err)
+	}
+	k.mu.Lock()
+	k.rev, k.acqRev = 0, 0
+	k.mu.Unlock()
+	inUse.Delete(k.key)
+	switch {
+	case wasLost != nil:
+		return wasLost
+	case !r.Succeeded:
+		return k.lost(fmt.Errorf("mutex: %s was gone before Unlock", k.key))
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package mutex
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/lease"
+)
+
+// Mutex is a lock on a name, held through a lease. A Mutex is not re-entrant;
+// one lease holds at most one Mutex per name at a time (the key is the lease's
+// ID). Its methods are safe for concurrent use.
+type Mutex struct {
+	k     *claim
+	kd    *kind
+	owned bool // the lease is the Mutex's own (Acquire): Unlock revokes it
+}
+
+// New returns a Mutex on name held through l. It talks to etcd through
+// l.Client().
+func New(l *lease.Lease, name string) *Mutex {
+	pfx := name + "/"
+	m := &Mutex{k: newClaim(l, fmt.Sprintf("%s%x", pfx, l.ID()))}
+	first := gateway.OpGet(pfx, gateway.WithPrefix(), gateway.WithSort(gateway.SortByCreateRevision, gateway.SortAscend), gateway.WithLimit(1), gateway.WithKeysOnly())
+	m.kd = &kind{
+		first: []gateway.Op{first},
+		fast: func(res []gateway.OpResponse, rev int64) bool {
+			kvs := res[0].Get.Kvs
+			return len(kvs) > 0 && kvs[0].CreateRevision == rev
+		},
+		probe: func(rev int64) []gateway.Op { return []gateway.Op{lastBefore(pfx, rev)} },
+		check: func(res []gateway.OpResponse, rev int64) verdict {
+			kvs := res[0].Get.Kvs
+			if len(kvs) == 0 {
+				return verdict{admitted: true}
+			}
+			return verdict{key: string(kvs[0].Key), filterPut: true}
+		},
+	}
+	return m
+}
+
+// lastBefore reads the key under pfx created last before rev.
+func lastBefore(pfx string, rev int64) gateway.Op {
+	return gateway.OpGet(pfx, gateway.WithPrefix(), gateway.WithMaxCreateRev(rev-1),
+		gateway.WithSort(gateway.SortByCreateRevision, gateway.SortDescend), gateway.WithLimit(1), gateway.WithKeysOnly())
+}
+
+// Acquire grants a lease of ttl seconds and locks name with it: the seed's
+// lock(id, ttl) in one call. Unlock releases the lock and revokes the lease;
+// when Acquire fails, the lease is revoked before it returns.
+func Acquire(ctx context.Context, c *gateway.Client, name string, ttl int64) (*Mutex, error) {
+	l, err := lease.New(ctx, c, lease.WithTTL(ttl))
+	if err != nil {
+		return nil, err
+	}
+	m := New(l, name)
+	m.owned = true
+	if err := m.Lock(ctx); err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		_ = l.Close(cctx)
+		return nil, err
+	}
+	return m, nil
+}
+
+// Lock waits until the lock is held, ctx ends or the lease ends. When ctx ends
+// first, the waiter's key is removed and ctx's error returned; when the lease
+// ends first, the error matches ErrLost and the lease's error (lease.ErrLost
+// or lease.ErrClosed). A lease that had ended before gives its error at once.
+func (m *Mutex) Lock(ctx context.Context) error { return m.k.acquire(ctx, m.kd, false) }
+
+// TryLock takes the lock if it is free and otherwise returns an error matching
+// ErrLocked, leaving nothing behind.
+func (m *Mutex) TryLock(ctx context.Context) error { return m.k.acquire(ctx, m.kd, true) }
+
+// Unlock releases the lock. It returns an error matching ErrNotLocked when the
+// lock is not held (never locked, or unlocked already), and one matching
+// ErrLost when it had been lost (the key is removed if it was still there). The
+// delete is fenced by the key's create revision: it never removes a newer
+// holder's key, and it is sent again when its outcome is unknown. A Mutex from
+// Acquire also revokes its lease.
+func (m *Mutex) Unlock(ctx context.Context) error {
+	err := m.k.release(ctx)
+	if m.owned {
+		if cerr := m.k.l.Close(ctx); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Key is the Mutex's key: <name>/<lease ID in hex>.
+func (m *Mutex) Key() string { return m.k.key }
+
+// Token is the fencing token of the held lock: its key's create revision. Each
+// acquisition of the lock has a greater token than every earlier one. It is 0
+// when the lock is not held.
+func (m *Mutex) Token() int64 { return m.k.token() }
+
+// IsOwner is a compare that holds only while this Mutex holds the lock with
+// its current token. Put it in the If of your own transactions.
+func (m *Mutex) IsOwner() gateway.Cmp { return m.k.isOwner() }
+
+// Context ends when the held lock is lost (its lease ended, or its key was
+// deleted by someone else) or released; context.Cause says which (ErrLost or
+// ErrNotLocked). Called while not holding the lock, it returns a context that
+// has ended. The first call starts a watch on the key.
+func (m *Mutex) Context() context.Context { return m.k.context() }
+
+// Done is Context().Done().
+func (m *Mutex) Done() <-chan struct{} { return m.k.context().Done() }

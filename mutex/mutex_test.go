@@ -1,0 +1,462 @@
+package mutex_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
+	"github.com/etcdgw/etcdgw/lease"
+	"github.com/etcdgw/etcdgw/mutex"
+)
+
+// endpoints are the client URLs of the member the examples talk to; TestMain
+// starts it. In your program they are your etcd members' client URLs.
+var endpoints []string
+
+func TestMain(m *testing.M) { tu.Main(m, &endpoints) }
+
+func newLease(t testing.TB, ctx context.Context, c *gateway.Client, ttl int64) *lease.Lease {
+	t.Helper()
+	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(ttl)))
+	t.Cleanup(func() { l.Close(context.Background()) })
+	return l
+}
+
+// keys lists the keys under prefix.
+func keys(t testing.TB, ctx context.Context, c *gateway.Client, prefix string) []string {
+	t.Helper()
+	r := tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, prefix, gateway.WithKeysOnly()))
+	var ks []string
+	for _, kv := range r.Kvs {
+		ks = append(ks, string(kv.Key))
+	}
+	return ks
+}
+
+// queued waits until n keys exist under prefix.
+func queued(t testing.TB, ctx context.Context, c *gateway.Client, prefix string, n int) {
+	t.Helper()
+	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, prefix))
+	defer w.Stop()
+	for len(keys(t, ctx, c, prefix)) < n {
+		select {
+		case <-w.Events():
+		case <-ctx.Done():
+			t.Fatalf("only %d of %d keys under %s", len(keys(t, ctx, c, prefix)), n, prefix)
+		}
+	}
+}
+
+func TestMutex(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	l1, l2 := newLease(t, ctx, c, 30), newLease(t, ctx, c, 30)
+	m1, m2 := mutex.New(l1, "lk"), mutex.New(l2, "lk")
+	tu.Eq(t, "key", m1.Key(), fmt.Sprintf("lk/%x", l1.ID()))
+	tu.Is(t, context.Cause(m1.Context()), mutex.ErrNotLocked)
+	tu.Eq(t, "token before Lock", m1.Token(), 0)
+
+	tu.NoErr(t, m1.Lock(ctx))
+	first := m1.Token()
+	kv := tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, m1.Key()))
+	tu.Eq(t, "token", first, kv.CreateRevision)
+	tu.Eq(t, "lease on the key", kv.Lease, l1.ID())
+	tu.Is(t, m1.Lock(ctx), mutex.ErrInUse)
+	tu.Is(t, mutex.New(l1, "lk").Lock(ctx), mutex.ErrInUse)
+
+	// TryLock by another holder fails and leaves nothing behind.
+	tu.Is(t, m2.TryLock(ctx), mutex.ErrLocked)
+	if ks := keys(t, ctx, c, "lk/"); !slices.Equal(ks, []string{m1.Key()}) {
+		t.Fatalf("keys after a failed TryLock: %q", ks)
+	}
+	// A write guarded by IsOwner succeeds only for the holder.
+	r := tu.Must[*gateway.TxnResponse](t)(c.Txn().If(m1.IsOwner()).Then(gateway.OpPut("guarded", "1")).Commit(ctx))
+	tu.Eq(t, "holder's guarded write", r.Succeeded, true)
+	r = tu.Must[*gateway.TxnResponse](t)(c.Txn().If(m2.IsOwner()).Then(gateway.OpPut("guarded", "2")).Commit(ctx))
+	tu.Eq(t, "non-holder's guarded write", r.Succeeded, false)
+
+	// A waiter gets the lock when the holder unlocks, with a greater token.
+	done := make(chan error, 1)
+	go func() { done <- m2.Lock(ctx) }()
+	queued(t, ctx, c, "lk/", 2)
+	held := m1.Context()
+	tu.NoErr(t, m1.Unlock(ctx))
+	tu.Is(t, context.Cause(held), mutex.ErrNotLocked)
+	tu.NoErr(t, <-done)
+	if m2.Token() <= first {
+		t.Fatalf("token %d after %d", m2.Token(), first)
+	}
+	tu.Is(t, m1.Unlock(ctx), mutex.ErrNotLocked) // twice
+	tu.NoErr(t, m2.Unlock(ctx))
+	tu.Eq(t, "keys left", len(keys(t, ctx, c, "lk/")), 0)
+
+	// Lock on a closed lease.
+	tu.NoErr(t, l1.Close(ctx))
+	tu.Is(t, m1.Lock(ctx), lease.ErrClosed)
+
+	// The seed's lock(id, ttl): its own lease, revoked by Unlock.
+	m3 := tu.Must[*mutex.Mutex](t)(mutex.Acquire(ctx, c, "lk", 10))
+	id := tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, m3.Key())).Lease
+	tu.NoErr(t, m3.Unlock(ctx))
+	_, err := c.TimeToLive(ctx, id)
+	tu.Is(t, err, gateway.ErrLeaseNotFound)
+	// and when it cannot lock, it leaks no lease.
+	tu.NoErr(t, m2.Lock(ctx))
+	before := len(tu.Must[*gateway.LeaseLeasesResponse](t)(c.Leases(ctx)).Leases)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = mutex.Acquire(short, c, "lk", 10)
+	cancel()
+	tu.Is(t, err, context.DeadlineExceeded)
+	tu.Eq(t, "leases after a failed Acquire", len(tu.Must[*gateway.LeaseLeasesResponse](t)(c.Leases(ctx)).Leases), before)
+	tu.NoErr(t, m2.Unlock(ctx))
+}
+
+// TestStaleUnlockIsFenced: an Unlock that comes after the holder lost its key,
+// and someone created a new key of the same name (same lease), leaves that key.
+func TestStaleUnlockIsFenced(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	l := newLease(t, ctx, c, 30)
+	m := mutex.New(l, "fence")
+	tu.NoErr(t, m.Lock(ctx))
+	lost := m.Context()
+	tu.Must[*gateway.DeleteResponse](t)(c.Delete(ctx, m.Key()))
+	<-lost.Done()
+	tu.Is(t, context.Cause(lost), mutex.ErrLost)
+	newer := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, m.Key(), "", gateway.WithLease(l.ID())))
+	tu.Is(t, m.Unlock(ctx), mutex.ErrLost)
+	kv := tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, m.Key()))
+	tu.Eq(t, "newer key kept", kv.CreateRevision, newer.Header.Revision)
+}
+
+// TestHammer: goroutines in several clients of a 3-member cluster take one
+// lock in turn. Each holder reads a counter and the token of its last writer,
+// checks that its own token is greater, and writes both back guarded by its
+// IsOwner compare and the counter's revision: two holders at once would make
+// one of those writes fail.
+func TestHammer(t *testing.T) {
+	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
+	ctx := tu.Ctx(t)
+	const clients, perClient, rounds = 3, 4, 8
+	var clis []*gateway.Client
+	for i := 0; i < clients; i++ {
+		eps := slices.Clone(cl.Endpoints())
+		slices.Reverse(eps[i%len(eps):]) // different first members
+		clis = append(clis, tu.Client(t, eps))
+	}
+	tu.Must[*gateway.PutResponse](t)(clis[0].Put(ctx, "ctr", "0 0"))
+	var inside atomic.Int32
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*perClient)
+	for i := 0; i < clients*perClient; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clis[i%clients]
+			l, err := lease.New(ctx, c, lease.WithTTL(10))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer l.Close(context.Background())
+			m := mutex.New(l, "hammer")
+			for r := 0; r < rounds; r++ {
+				if err := m.Lock(ctx); err != nil {
+					errs <- err
+					return
+				}
+				if n := inside.Add(1); n != 1 {
+					errs <- fmt.Errorf("%d holders at once", n)
+				}
+				kv, err := c.GetOne(ctx, "ctr")
+				if err != nil {
+					errs <- err
+					return
+				}
+				var count, last int64
+				fmt.Sscan(string(kv.Value), &count, &last)
+				if m.Token() <= last {
+					errs <- fmt.Errorf("token %d after token %d", m.Token(), last)
+				}
+				tx, err := c.Txn().
+					If(m.IsOwner(), gateway.CmpModRevision("ctr", gateway.Equal, kv.ModRevision)).
+					Then(gateway.OpPut("ctr", fmt.Sprint(count+1, " ", m.Token()))).
+					Commit(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !tx.Succeeded {
+					errs <- fmt.Errorf("guarded write of holder %d failed: another holder wrote", m.Token())
+				}
+				inside.Add(-1)
+				if err := m.Unlock(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	kv := tu.Must[*gateway.KeyValue](t)(clis[0].GetOne(ctx, "ctr"))
+	count, _ := strconv.Atoi(strings.Fields(string(kv.Value))[0])
+	tu.Eq(t, "counter", count, clients*perClient*rounds)
+}
+
+// TestLossSignalPrecedesTakeover pauses the only member a holder talks to,
+// past its lease's TTL. The holder's loss signal must fire before a contender
+// on the other members acquires, and the holder's guarded write must fail
+// afterwards.
+func TestLossSignalPrecedesTakeover(t *testing.T) {
+	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
+	ctx := tu.Ctx(t)
+	f := tu.Follower(ctx, t, cl)
+	var others []string
+	for i, ep := range cl.Endpoints() {
+		if i != f {
+			others = append(others, ep)
+		}
+	}
+	hc := tu.Client(t, cl.Endpoints()[f:f+1], func(cfg *gateway.Config) { cfg.RequestTimeout = 500 * time.Millisecond })
+	oc := tu.Client(t, others)
+	holder := mutex.New(newLease(t, ctx, hc, 2), "loss")
+	tu.NoErr(t, holder.Lock(ctx))
+	lostSignal := holder.Done()
+	contender := mutex.New(newLease(t, ctx, oc, 10), "loss")
+	acquired := make(chan time.Time, 1)
+	go func() {
+		if err := contender.Lock(ctx); err != nil {
+			t.Error(err)
+		}
+		acquired <- time.Now()
+	}()
+	queued(t, ctx, oc, "loss/", 2)
+
+	tu.NoErr(t, cl.Members[f].Pause())
+	paused := time.Now()
+	var lostAt, acquiredAt time.Time
+	for lostAt.IsZero() || acquiredAt.IsZero() {
+		select {
+		case <-lostSignal:
+			lostSignal = nil
+			lostAt = time.Now()
+		case acquiredAt = <-acquired:
+			if lostAt.IsZero() {
+				t.Fatalf("the contender acquired %v after the pause, before the holder's loss signal", acquiredAt.Sub(paused))
+			}
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	tu.Is(t, context.Cause(holder.Context()), mutex.ErrLost, lease.ErrLost)
+	tu.NoErr(t, cl.Members[f].Resume())
+	tu.NoErr(t, cl.Members[f].WaitHealthy(ctx))
+	r := tu.Must[*gateway.TxnResponse](t)(hc.Txn().If(holder.IsOwner()).Then(gateway.OpPut("loss-guarded", "stale")).Commit(ctx))
+	tu.Eq(t, "stale holder's guarded write", r.Succeeded, false)
+	tu.Is(t, holder.Unlock(ctx), mutex.ErrLost)
+	tu.NoErr(t, contender.Unlock(ctx))
+	t.Logf("pause at 0; loss signal at %v; contender acquired at %v",
+		lostAt.Sub(paused).Round(time.Millisecond), acquiredAt.Sub(paused).Round(time.Millisecond))
+}
+
+// TestWaiterStopsWhenLeaseEnds: a waiter whose lease is revoked stops waiting
+// with ErrLost.
+func TestWaiterStopsWhenLeaseEnds(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	holder := mutex.New(newLease(t, ctx, c, 30), "wl")
+	tu.NoErr(t, holder.Lock(ctx))
+	wl := newLease(t, ctx, c, 3) // renewed each second: the revocation is seen within one
+	done := make(chan error, 1)
+	go func() { done <- mutex.New(wl, "wl").Lock(ctx) }()
+	queued(t, ctx, c, "wl/", 2)
+	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, wl.ID()))
+	tu.Is(t, <-done, mutex.ErrLost, lease.ErrLost)
+	tu.NoErr(t, holder.Unlock(ctx))
+}
+
+// cancelAt cancels the returned context when the client sends its n-th request.
+type cancelAt struct {
+	next   http.RoundTripper
+	n      atomic.Int64
+	at     atomic.Int64
+	cancel context.CancelFunc
+}
+
+func (c *cancelAt) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c.n.Add(1) == c.at.Load() {
+		c.cancel()
+	}
+	return c.next.RoundTrip(r)
+}
+
+// TestCancelLeavesNothing cancels Lock at each of its requests in turn (the
+// create, the check, the watch, and the re-check after a release) and before
+// it starts; each time Lock returns the ctx's error and no key of the waiter
+// remains.
+func TestCancelLeavesNothing(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	holder := mutex.New(newLease(t, ctx, c, 30), "cx")
+	// Lock's requests: 1 creates the key, 2 checks, 3 opens the watch, 4
+	// re-checks after the release; 0 cancels before Lock.
+	for at := int64(0); at <= 4; at++ {
+		tu.NoErr(t, holder.Lock(ctx))
+		tr := &cancelAt{next: http.DefaultTransport.(*http.Transport).Clone()}
+		lctx, cancel := context.WithCancel(ctx)
+		tr.cancel = cancel
+		if at == 0 {
+			cancel()
+		}
+		wc := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: tr} })
+		wl := newLease(t, ctx, c, 30)
+		// The waiter uses the same lease through the cancelling client.
+		adopted := tu.Must[*lease.Lease](t)(lease.New(ctx, wc, lease.WithID(wl.ID())))
+		base := tr.n.Load()
+		if at > 0 {
+			tr.at.Store(base + at)
+		}
+		done := make(chan error, 1)
+		go func() { done <- mutex.New(adopted, "cx").Lock(lctx) }()
+		// Release the holder once the waiter has queued, so that its later
+		// requests (the re-check) happen too.
+		select {
+		case err := <-done:
+			tu.Is(t, err, context.Canceled)
+		case <-time.After(time.Second):
+			tu.NoErr(t, holder.Unlock(ctx))
+			tu.Is(t, <-done, context.Canceled)
+		}
+		t.Logf("cancelled at Lock's request %d; it sent %d (with the key's removal)", at, tr.n.Load()-base)
+		cancel()
+		if holder.Token() != 0 {
+			tu.NoErr(t, holder.Unlock(ctx))
+		}
+		if ks := keys(t, ctx, c, fmt.Sprintf("cx/%x", wl.ID())); len(ks) != 0 {
+			t.Fatalf("cancel at request %d left %q", at, ks)
+		}
+		adopted.Orphan()
+		tu.NoErr(t, wl.Close(ctx))
+	}
+}
+
+// counting counts the requests a client sends.
+type counting struct {
+	next    http.RoundTripper
+	n       atomic.Int64
+	watches chan struct{} // a value for each watch opened
+}
+
+func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	if strings.HasSuffix(r.URL.Path, "/watch") {
+		c.watches <- struct{}{}
+	}
+	return c.next.RoundTrip(r)
+}
+
+// handoffs queues waiters behind a holder on one client, then lets the lock
+// pass through all of them, each releasing as soon as it holds. It returns the
+// requests per hand-off (counted from the first release to the last
+// acquisition) and each hand-off's latency (release started to next Lock
+// returned).
+func handoffs(t testing.TB, ctx context.Context, eps []string, name string, waiters int) (float64, []time.Duration) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 2 * waiters
+	cnt := &counting{next: tr, watches: make(chan struct{}, 4*waiters)}
+	c := tu.Client(t, eps, func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: cnt} })
+	t.Cleanup(tr.CloseIdleConnections)
+	holder := mutex.New(newLease(t, ctx, c, 60), name)
+	tu.NoErr(t, holder.Lock(ctx))
+	ms := make([]*mutex.Mutex, waiters)
+	for i := range ms {
+		ms[i] = mutex.New(newLease(t, ctx, c, 60), name)
+	}
+	var mu sync.Mutex
+	var releases, acquires []time.Time
+	release := func(m *mutex.Mutex) {
+		mu.Lock()
+		releases = append(releases, time.Now())
+		mu.Unlock()
+		if err := m.Unlock(ctx); err != nil {
+			t.Error(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Lock(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			acquires = append(acquires, time.Now())
+			mu.Unlock()
+			release(m)
+		}()
+	}
+	// Every waiter has queued once it has opened its watch.
+	for range waiters {
+		select {
+		case <-cnt.watches:
+		case <-ctx.Done():
+			t.Fatal("waiters did not queue")
+		}
+	}
+	before := cnt.n.Load()
+	release(holder)
+	wg.Wait()
+	// The last waiter's release is not a hand-off.
+	perHandoff := float64(cnt.n.Load()-before-1) / float64(waiters)
+	var lat []time.Duration
+	for i := range acquires {
+		lat = append(lat, acquires[i].Sub(releases[i]))
+	}
+	return perHandoff, lat
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	d = slices.Clone(d)
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[int(float64(len(d)-1)*p)]
+}
+
+// TestHandoffRequestsFlat: the requests per hand-off do not grow with the
+// number of waiters.
+func TestHandoffRequestsFlat(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	var per []float64
+	for _, w := range []int{1, 8, 64} {
+		p, lat := handoffs(t, ctx, cl.Endpoints(), fmt.Sprintf("flat%d", w), w)
+		per = append(per, p)
+		t.Logf("%2d waiters: %.2f requests per hand-off, latency p50 %v p99 %v", w, p,
+			percentile(lat, 0.5).Round(10*time.Microsecond), percentile(lat, 0.99).Round(10*time.Microsecond))
+	}
+	for _, p := range per {
+		if p > 3 || p < 2 {
+			t.Fatalf("requests per hand-off %v, want 2 (release, then the next waiter's check) at every size", per)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+package mutex
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/lease"
+)
+
+// RWMutex is a readers-writer lock on a name: readers share it, a writer holds
+// it alone. Readers and writers queue in one order, so a writer is not starved
+// by readers arriving after it. Readers' keys are <name>/r/<lease>_<uuid>,
+// writers' <name>/w/<lease>_<uuid>.
+//
+// An RWMutex object holds the lock in one mode at a time; Token, IsOwner,
+// Context and Done refer to the mode held. Its methods are safe for concurrent
+// use.
+type RWMutex struct {
+	read, write *claim
+	rkd, wkd    *kind
+
+	mu   sync.Mutex
+	held *claim // the claim that is held or being acquired
+}
+
+// NewRWMutex returns an RWMutex on name held through l.
+func NewRWMutex(l *lease.Lease, name string) *RWMutex {
+	pfx, wpfx := name+"/", name+"/w/"
+	id := fmt.Sprintf("%x_%s", l.ID(), uuid.NewString())
+	rw := &RWMutex{read: newClaim(l, pfx+"r/"+id), write: newClaim(l, wpfx+id)}
+	// A reader is admitted when no writer's key is older than its own.
+	rw.rkd = &kind{
+		first: []gateway.Op{firstUnder(wpfx, 1)},
+		fast: func(res []gateway.OpResponse, rev int64) bool {
+			kvs := res[0].Get.Kvs
+			return len(kvs) == 0 || kvs[0].CreateRevision > rev
+		},
+		probe: func(rev int64) []gateway.Op { return []gateway.Op{lastBefore(wpfx, rev)} },
+		check: waitForLast,
+	}
+	// A writer is admitted when no key at all is older than its own.
+	rw.wkd = &kind{
+		first: []gateway.Op{firstUnder(pfx, 1)},
+		fast: func(res []gateway.OpResponse, rev int64) bool {
+			kvs := res[0].Get.Kvs
+			return len(kvs) > 0 && kvs[0].CreateRevision == rev
+		},
+		probe: func(rev int64) []gateway.Op { return []gateway.Op{lastBefore(pfx, rev)} },
+		check: waitForLast,
+	}
+	return rw
+}
+
+// firstUnder reads the n keys under pfx created first.
+func firstUnder(pfx string, n int64) gateway.Op {
+	return gateway.OpGet(pfx, gateway.WithPrefix(), gateway.WithSort(gateway.SortByCreateRevision, gateway.SortAscend),
+		gateway.WithLimit(n), gateway.WithKeysOnly())
+}
+
+// waitForLast admits when the probe found no key, and otherwise waits for the
+// deletion of the key it found.
+func waitForLast(res []gateway.OpResponse, _ int64) verdict {
+	kvs := res[0].Get.Kvs
+	if len(kvs) == 0 {
+		return verdict{admitted: true}
+	}
+	return verdict{key: string(kvs[0].Key), filterPut: true}
+}
+
+func (rw *RWMutex) acquire(ctx context.Context, k *claim, kd *kind, try bool) error {
+	rw.mu.Lock()
+	if rw.held != nil {
+		rw.mu.Unlock()
+		return fmt.Errorf("%w: this RWMutex already holds or awaits %s", ErrInUse, rw.held.key)
+	}
+	rw.held = k
+	rw.mu.Unlock()
+	err := k.acquire(ctx, kd, try)
+	if err != nil {
+		rw.mu.Lock()
+		rw.held = nil
+		rw.mu.Unlock()
+	}
+	return err
+}
+
+func (rw *RWMutex) release(ctx context.Context, k *claim) error {
+	rw.mu.Lock()
+	held := rw.held
+	rw.mu.Unlock()
+	if held != k {
+		return fmt.Errorf("%w: %s", ErrNotLocked, k.key)
+	}
+	err := k.release(ctx)
+	if k.token() == 0 {
+		rw.mu.Lock()
+		rw.held = nil
+		rw.mu.Unlock()
+	}
+	return err
+}
+
+// RLock waits until the lock is held for reading; see Mutex.Lock for ctx and
+// lease endings.
+func (rw *RWMutex) RLock(ctx context.Context) error { return rw.acquire(ctx, rw.read, rw.rkd, false) }
+
+// TryRLock takes the lock for reading if no writer holds or awaits it, and
+// otherwise returns an error matching ErrLocked.
+func (rw *RWMutex) TryRLock(ctx context.Context) error {
+	return rw.acquire(ctx, rw.read, rw.rkd, true)
+}
+
+// RUnlock releases a read lock; see Mutex.Unlock for its errors.
+func (rw *RWMutex) RUnlock(ctx context.Context) error { return rw.release(ctx, rw.read) }
+
+// Lock waits until the lock is held for writing; see Mutex.Lock.
+func (rw *RWMutex) Lock(ctx context.Context) error { return rw.acquire(ctx, rw.write, rw.wkd, false) }
+
+// TryLock takes the lock for writing if nobody holds or awaits it, and
+// otherwise returns an error matching ErrLocked.
+func (rw *RWMutex) TryLock(ctx context.Context) error {
+	return rw.acquire(ctx, rw.write, rw.wkd, true)
+}
+
+// Unlock releases a write lock; see Mutex.Unlock for its errors.
+func (rw *RWMutex) Unlock(ctx context.Context) error { return rw.release(ctx, rw.write) }
+
+func (rw *RWMutex) current() *claim {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.held == nil {
+		return rw.read // holds nothing: token 0, ended context
+	}
+	return rw.held
+}
+
+// Token is the fencing token of the held lock (read or write), 0 when none is
+// held.
+func (rw *RWMutex) Token() int64 { return rw.current().token() }
+
+// IsOwner is a compare that holds only while this RWMutex holds the lock in the
+// mode it holds now.
+func (rw *RWMutex) IsOwner() gateway.Cmp { return rw.current().isOwner() }
+
+// Context ends when the held lock is lost or released; see Mutex.Context.
+func (rw *RWMutex) Context() context.Context { return rw.current().context() }
+
+// Done is Context().Done().
+func (rw *RWMutex) Done() <-chan struct{} { return rw.Context().Done() }
