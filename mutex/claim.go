@@ -73,8 +73,8 @@ type claim struct {
 	key string
 
 	mu      sync.Mutex
-	rev     int64 // the key's create revision while held; 0 when not held
-	acqRev  int64 // the revision at which the claim was seen admitted
+	rev     int64                   // the key's create revision while held; 0 when not held
+	acqRev  int64                   // the revision at which the claim was seen admitted
 	lostCtx context.Context         // ends when the claim is lost or released
 	lose    context.CancelCauseFunc // ends lostCtx
 	halt    context.CancelFunc      // stops the loss watcher
