@@ -3,9 +3,9 @@
 
 ETCD_VERSIONS := 3.5.21 3.6.16 3.7.3
 BIN := $(CURDIR)/.bin
-ETCD_BINS := $(foreach v,$(ETCD_VERSIONS),$(BIN)/etcd-$(v))
+ETCD_BINS := $(foreach v,$(ETCD_VERSIONS),$(BIN)/etcd-$(v)) $(BIN)/etcdctl-3.6.16
 # Modules whose tests run: the library at the root, then nested test modules.
-TEST_MODULES := .
+TEST_MODULES := . interop
 GO_TEST_FLAGS ?= -race -count=1
 # Which etcd the suite uses by default, and which it is repeated against.
 ETCD_DEFAULT := $(BIN)/etcd-3.6.16
@@ -18,6 +18,11 @@ etcd: $(ETCD_BINS) etcd34
 $(BIN)/etcd-%: tools/etcd/v%/go.mod tools/etcd/v%/main.go
 	@mkdir -p $(BIN)
 	cd tools/etcd/v$* && CGO_ENABLED=0 go build -trimpath -o $@ .
+
+# etcdctl for the interop tests (`etcdctl lock`, `etcdctl elect`).
+$(BIN)/etcdctl-%: tools/etcdctl/v%/go.mod tools/etcdctl/v%/main.go
+	@mkdir -p $(BIN)
+	cd tools/etcdctl/v$* && CGO_ENABLED=0 go build -trimpath -o $@ .
 
 # Debian's etcd-server package is etcd 3.4.23; it starts nothing on install.
 etcd34:

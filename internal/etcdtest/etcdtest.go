@@ -343,7 +343,7 @@ func (m *Member) startProcess() error {
 	cmd.Stderr = logf
 	// Own process group, so that a signal sent to the test does not reach etcd and
 	// etcd's children (there are none) would be ended with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL} // ends with the test binary, even when it panics
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("etcdtest: start %s: %w", m.binary, err)
