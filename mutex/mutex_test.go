@@ -374,32 +374,49 @@ func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-// handoffs queues waiters behind a holder on one client, then lets the lock
-// pass through all of them, each releasing as soon as it holds. It returns the
-// requests per hand-off (counted from the first release to the last
-// acquisition) and each hand-off's latency (release started to next Lock
-// returned).
-func handoffs(t testing.TB, ctx context.Context, eps []string, name string, waiters int) (float64, []time.Duration) {
+type locker interface {
+	Lock(context.Context) error
+	Unlock(context.Context) error
+}
+
+// slot makes a Semaphore a locker.
+type slot struct{ *mutex.Semaphore }
+
+func (s slot) Lock(ctx context.Context) error   { return s.Acquire(ctx) }
+func (s slot) Unlock(ctx context.Context) error { return s.Release(ctx) }
+
+// handoffs queues waiters behind holders (all made by mk on one client), then
+// lets the lock pass through all of them, each releasing as soon as it holds.
+// It returns the requests per hand-off (counted from the first release to the
+// last acquisition) and each hand-off's latency (a release started to the
+// next Lock returned).
+func handoffs(t testing.TB, ctx context.Context, eps []string, holders, waiters int, mk func(*lease.Lease) locker) (float64, []time.Duration) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2 * waiters
 	cnt := &counting{next: tr, watches: make(chan struct{}, 4*waiters)}
 	c := tu.Client(t, eps, func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: cnt} })
 	t.Cleanup(tr.CloseIdleConnections)
-	holder := mutex.New(newLease(t, ctx, c, 60), name)
-	tu.NoErr(t, holder.Lock(ctx))
-	ms := make([]*mutex.Mutex, waiters)
+	hs := make([]locker, holders)
+	for i := range hs {
+		hs[i] = mk(newLease(t, ctx, c, 60))
+		tu.NoErr(t, hs[i].Lock(ctx))
+	}
+	ms := make([]locker, waiters)
 	for i := range ms {
-		ms[i] = mutex.New(newLease(t, ctx, c, 60), name)
+		ms[i] = mk(newLease(t, ctx, c, 60))
 	}
 	var mu sync.Mutex
 	var releases, acquires []time.Time
-	release := func(m *mutex.Mutex) {
+	release := func(m locker) {
 		mu.Lock()
 		releases = append(releases, time.Now())
 		mu.Unlock()
 		if err := m.Unlock(ctx); err != nil {
 			t.Error(err)
 		}
+	}
+	for len(cnt.watches) > 0 {
+		<-cnt.watches
 	}
 	var wg sync.WaitGroup
 	for _, m := range ms {
@@ -425,10 +442,12 @@ func handoffs(t testing.TB, ctx context.Context, eps []string, name string, wait
 		}
 	}
 	before := cnt.n.Load()
-	release(holder)
+	for _, h := range hs {
+		release(h)
+	}
 	wg.Wait()
-	// The last waiter's release is not a hand-off.
-	perHandoff := float64(cnt.n.Load()-before-1) / float64(waiters)
+	// The last releases hand off to nobody.
+	perHandoff := float64(cnt.n.Load()-before-int64(holders)) / float64(waiters)
 	var lat []time.Duration
 	for i := range acquires {
 		lat = append(lat, acquires[i].Sub(releases[i]))
@@ -443,20 +462,34 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 // TestHandoffRequestsFlat: the requests per hand-off do not grow with the
-// number of waiters.
+// number of waiters, for a Mutex, the writers of an RWMutex and a Semaphore.
 func TestHandoffRequestsFlat(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
-	var per []float64
-	for _, w := range []int{1, 8, 64} {
-		p, lat := handoffs(t, ctx, cl.Endpoints(), fmt.Sprintf("flat%d", w), w)
-		per = append(per, p)
-		t.Logf("%2d waiters: %.2f requests per hand-off, latency p50 %v p99 %v", w, p,
-			percentile(lat, 0.5).Round(10*time.Microsecond), percentile(lat, 0.99).Round(10*time.Microsecond))
+	kinds := []struct {
+		name    string
+		holders int
+		mk      func(l *lease.Lease, name string) locker
+		want    float64 // requests per hand-off
+	}{
+		// The release, then the next waiter's check.
+		{"mutex", 1, func(l *lease.Lease, name string) locker { return mutex.New(l, name) }, 2},
+		{"rwmutex writers", 1, func(l *lease.Lease, name string) locker { return mutex.NewRWMutex(l, name) }, 2},
+		// The release, the first waiter's check and mark, then the next
+		// waiter's check and its watch on the holders.
+		{"semaphore of 2", 2, func(l *lease.Lease, name string) locker {
+			return slot{tu.Must[*mutex.Semaphore](t)(mutex.NewSemaphore(l, name, 2))}
+		}, 5},
 	}
-	for _, p := range per {
-		if p > 3 || p < 2 {
-			t.Fatalf("requests per hand-off %v, want 2 (release, then the next waiter's check) at every size", per)
+	for _, k := range kinds {
+		for _, w := range []int{1, 8, 64} {
+			name := fmt.Sprintf("flat-%s-%d", strings.ReplaceAll(k.name, " ", "-"), w)
+			p, lat := handoffs(t, ctx, cl.Endpoints(), k.holders, w, func(l *lease.Lease) locker { return k.mk(l, name) })
+			t.Logf("%-16s %2d waiters: %.2f requests per hand-off, latency p50 %v p99 %v", k.name, w, p,
+				percentile(lat, 0.5).Round(10*time.Microsecond), percentile(lat, 0.99).Round(10*time.Microsecond))
+			if p > k.want+0.5 {
+				t.Errorf("%s with %d waiters: %.2f requests per hand-off, want at most %v", k.name, w, p, k.want)
+			}
 		}
 	}
 }

@@ -1,0 +1,30 @@
+package testutil_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestLeaderAndFollower(t *testing.T) {
+	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
+	ctx := tu.Ctx(t)
+	leader, follower := tu.Leader(ctx, t, cl), tu.Follower(ctx, t, cl)
+	if leader == follower {
+		t.Fatalf("follower %d is the leader", follower)
+	}
+	c := tu.Client(t, cl.Endpoints()[leader:leader+1])
+	st := tu.Must[*gateway.StatusResponse](t)(c.Status(ctx))
+	tu.Eq(t, "the leader's own view", st.Leader, st.Header.MemberID)
+	fc := tu.Client(t, cl.Endpoints()[follower:follower+1])
+	fst := tu.Must[*gateway.StatusResponse](t)(fc.Status(ctx))
+	if fst.Header.MemberID == fst.Leader {
+		t.Fatal("the follower says it leads")
+	}
+}
