@@ -29,11 +29,11 @@ func ExampleMutex() {
 	if err := m.Lock(ctx); err != nil {
 		log.Fatal(err)
 	}
-	// Work under the lock, stopping if it is lost.
+	// Work under the lock, stopping if it is lost; the write happens only
+	// while the lock is held, even if this process was paused too long.
 	work, stop := context.WithCancel(m.Context())
 	defer stop()
-	_ = work
-	r, err := c.Txn().If(m.IsOwner()).Then(gateway.OpPut("jobs/report/last-run", "now")).Commit(ctx)
+	r, err := c.Txn().If(m.IsOwner()).Then(gateway.OpPut("jobs/report/last-run", "now")).Commit(work)
 	if err != nil {
 		log.Fatal(err)
 	}
