@@ -9,6 +9,7 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 func keys(r *gateway.GetResponse) []string {
@@ -19,12 +20,7 @@ func keys(r *gateway.GetResponse) []string {
 	return out
 }
 
-func eq[T comparable](t testing.TB, what string, got, want T) {
-	t.Helper()
-	if got != want {
-		t.Fatalf("%s = %v, want %v", what, got, want)
-	}
-}
+func eq[T comparable](t testing.TB, what string, got, want T) { t.Helper(); tu.Eq(t, what, got, want) }
 
 func eqStrings(t testing.TB, what string, got []string, want ...string) {
 	t.Helper()

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
 	tu "github.com/etcdgw/etcdgw/internal/testutil"
@@ -16,7 +18,7 @@ import (
 // starts it. In your program they are your etcd members' client URLs.
 var endpoints []string
 
-func TestMain(m *testing.M) { tu.Main(m, &endpoints) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(tu.WithServer(m, &endpoints)) }
 
 // alive fails t if l ends within d.
 func alive(t *testing.T, l *lease.Lease, d time.Duration) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
 	tu "github.com/etcdgw/etcdgw/internal/testutil"
@@ -24,7 +26,7 @@ import (
 // starts it. In your program they are your etcd members' client URLs.
 var endpoints []string
 
-func TestMain(m *testing.M) { tu.Main(m, &endpoints) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(tu.WithServer(m, &endpoints)) }
 
 func newLease(t testing.TB, ctx context.Context, c *gateway.Client, ttl int64) *lease.Lease {
 	t.Helper()

@@ -102,23 +102,28 @@ func Follower(ctx context.Context, t testing.TB, cl *etcdtest.Cluster) int {
 	return (Leader(ctx, t, cl) + 1) % len(cl.Members)
 }
 
-// Main is a TestMain for packages whose examples need a server: it starts one
-// member, stores its client URLs in *endpoints, runs the tests, stops the member
-// and then checks that no goroutine is left behind.
-func Main(m *testing.M, endpoints *[]string) {
+// WithServer wraps m for goleak.VerifyTestMain in packages whose examples need
+// a server: its Run starts one member, stores its client URLs in *endpoints,
+// runs the tests and stops the member, so that the leak check that follows
+// sees only what the tests left behind.
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(testutil.WithServer(m, &endpoints)) }
+func WithServer(m *testing.M, endpoints *[]string) goleak.TestingM {
+	return serverM{m, endpoints}
+}
+
+type serverM struct {
+	m         *testing.M
+	endpoints *[]string
+}
+
+func (s serverM) Run() int {
 	c, err := etcdtest.Launch(etcdtest.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
-	*endpoints = c.Endpoints()
-	code := m.Run()
-	c.Stop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	*s.endpoints = c.Endpoints()
+	defer c.Stop()
+	return s.m.Run()
 }
