@@ -90,12 +90,7 @@ func TestLostBeforeServerExpiry(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
 	ctx := tu.Ctx(t)
 	f := tu.Follower(ctx, t, cl)
-	var others []string
-	for i, ep := range cl.Endpoints() {
-		if i != f {
-			others = append(others, ep)
-		}
-	}
+	others := tu.Except(cl, f)
 	holderClient := tu.Client(t, cl.Endpoints()[f:f+1], func(cfg *gateway.Config) {
 		cfg.RequestTimeout = 500 * time.Millisecond
 	})

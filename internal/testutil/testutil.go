@@ -127,3 +127,9 @@ func (s serverM) Run() int {
 	defer c.Stop()
 	return s.m.Run()
 }
+
+// Except returns the client URLs of every member of cl but the i-th.
+func Except(cl *etcdtest.Cluster, i int) []string {
+	eps := cl.Endpoints()
+	return append(eps[:i:i], eps[i+1:]...)
+}
