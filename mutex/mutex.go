@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/claim"
 	"github.com/etcdgw/etcdgw/lease"
 )
 
@@ -12,8 +13,8 @@ import (
 // one lease holds at most one Mutex per name at a time (the key is the lease's
 // ID). Its methods are safe for concurrent use.
 type Mutex struct {
-	k     *claim
-	kd    *kind
+	k     *claim.Claim
+	kd    *claim.Kind
 	owned bool // the lease is the Mutex's own (Acquire): Unlock revokes it
 }
 
@@ -21,30 +22,9 @@ type Mutex struct {
 // l.Client().
 func New(l *lease.Lease, name string) *Mutex {
 	pfx := name + "/"
-	m := &Mutex{k: newClaim(l, fmt.Sprintf("%s%x", pfx, l.ID()))}
-	first := gateway.OpGet(pfx, gateway.WithPrefix(), gateway.WithSort(gateway.SortByCreateRevision, gateway.SortAscend), gateway.WithLimit(1), gateway.WithKeysOnly())
-	m.kd = &kind{
-		first: []gateway.Op{first},
-		fast: func(res []gateway.OpResponse, rev int64) bool {
-			kvs := res[0].Get.Kvs
-			return len(kvs) > 0 && kvs[0].CreateRevision == rev
-		},
-		probe: func(rev int64) []gateway.Op { return []gateway.Op{lastBefore(pfx, rev)} },
-		check: func(res []gateway.OpResponse, rev int64) verdict {
-			kvs := res[0].Get.Kvs
-			if len(kvs) == 0 {
-				return verdict{admitted: true}
-			}
-			return verdict{key: string(kvs[0].Key), filterPut: true}
-		},
-	}
+	m := &Mutex{k: claim.New(l, fmt.Sprintf("%s%x", pfx, l.ID()))}
+	m.kd = claim.Exclusive(pfx)
 	return m
-}
-
-// lastBefore reads the key under pfx created last before rev.
-func lastBefore(pfx string, rev int64) gateway.Op {
-	return gateway.OpGet(pfx, gateway.WithPrefix(), gateway.WithMaxCreateRev(rev-1),
-		gateway.WithSort(gateway.SortByCreateRevision, gateway.SortDescend), gateway.WithLimit(1), gateway.WithKeysOnly())
 }
 
 // Acquire grants a lease of ttl seconds and locks name with it: the seed's
@@ -58,7 +38,7 @@ func Acquire(ctx context.Context, c *gateway.Client, name string, ttl int64) (*M
 	m := New(l, name)
 	m.owned = true
 	if err := m.Lock(ctx); err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claim.CleanupTimeout)
 		defer cancel()
 		_ = l.Close(cctx)
 		return nil, err
@@ -70,11 +50,11 @@ func Acquire(ctx context.Context, c *gateway.Client, name string, ttl int64) (*M
 // first, the waiter's key is removed and ctx's error returned; when the lease
 // ends first, the error matches ErrLost and the lease's error (lease.ErrLost
 // or lease.ErrClosed). A lease that had ended before gives its error at once.
-func (m *Mutex) Lock(ctx context.Context) error { return m.k.acquire(ctx, m.kd, false) }
+func (m *Mutex) Lock(ctx context.Context) error { return m.k.Acquire(ctx, m.kd, false, "") }
 
 // TryLock takes the lock if it is free and otherwise returns an error matching
 // ErrLocked, leaving nothing behind.
-func (m *Mutex) TryLock(ctx context.Context) error { return m.k.acquire(ctx, m.kd, true) }
+func (m *Mutex) TryLock(ctx context.Context) error { return m.k.Acquire(ctx, m.kd, true, "") }
 
 // Unlock releases the lock. It returns an error matching ErrNotLocked when the
 // lock is not held (never locked, or unlocked already), and one matching
@@ -83,9 +63,9 @@ func (m *Mutex) TryLock(ctx context.Context) error { return m.k.acquire(ctx, m.k
 // holder's key, and it is sent again when its outcome is unknown. A Mutex from
 // Acquire also revokes its lease.
 func (m *Mutex) Unlock(ctx context.Context) error {
-	err := m.k.release(ctx)
+	err := m.k.Release(ctx)
 	if m.owned {
-		if cerr := m.k.l.Close(ctx); err == nil {
+		if cerr := m.k.Lease().Close(ctx); err == nil {
 			err = cerr
 		}
 	}
@@ -93,22 +73,22 @@ func (m *Mutex) Unlock(ctx context.Context) error {
 }
 
 // Key is the Mutex's key: <name>/<lease ID in hex>.
-func (m *Mutex) Key() string { return m.k.key }
+func (m *Mutex) Key() string { return m.k.Key() }
 
 // Token is the fencing token of the held lock: its key's create revision. Each
 // acquisition of the lock has a greater token than every earlier one. It is 0
 // when the lock is not held.
-func (m *Mutex) Token() int64 { return m.k.token() }
+func (m *Mutex) Token() int64 { return m.k.Token() }
 
 // IsOwner is a compare that holds only while this Mutex holds the lock with
 // its current token. Put it in the If of your own transactions.
-func (m *Mutex) IsOwner() gateway.Cmp { return m.k.isOwner() }
+func (m *Mutex) IsOwner() gateway.Cmp { return m.k.IsOwner() }
 
 // Context ends when the held lock is lost (its lease ended, or its key was
 // deleted by someone else) or released; context.Cause says which (ErrLost or
 // ErrNotLocked). Called while not holding the lock, it returns a context that
 // has ended. The first call starts a watch on the key.
-func (m *Mutex) Context() context.Context { return m.k.context() }
+func (m *Mutex) Context() context.Context { return m.k.Context() }
 
 // Done is Context().Done().
-func (m *Mutex) Done() <-chan struct{} { return m.k.context().Done() }
+func (m *Mutex) Done() <-chan struct{} { return m.k.Context().Done() }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/claim"
 	"github.com/etcdgw/etcdgw/lease"
 )
 
@@ -20,66 +21,42 @@ import (
 // Context and Done refer to the mode held. Its methods are safe for concurrent
 // use.
 type RWMutex struct {
-	read, write *claim
-	rkd, wkd    *kind
+	read, write *claim.Claim
+	rkd, wkd    *claim.Kind
 
 	mu   sync.Mutex
-	held *claim // the claim that is held or being acquired
+	held *claim.Claim // the claim that is held or being acquired
 }
 
 // NewRWMutex returns an RWMutex on name held through l.
 func NewRWMutex(l *lease.Lease, name string) *RWMutex {
 	pfx, wpfx := name+"/", name+"/w/"
 	id := fmt.Sprintf("%x_%s", l.ID(), uuid.NewString())
-	rw := &RWMutex{read: newClaim(l, pfx+"r/"+id), write: newClaim(l, wpfx+id)}
+	rw := &RWMutex{read: claim.New(l, pfx+"r/"+id), write: claim.New(l, wpfx+id)}
 	// A reader is admitted when no writer's key is older than its own.
-	rw.rkd = &kind{
-		first: []gateway.Op{firstUnder(wpfx, 1)},
-		fast: func(res []gateway.OpResponse, rev int64) bool {
+	rw.rkd = &claim.Kind{
+		First: []gateway.Op{claim.FirstUnder(wpfx, 1)},
+		Fast: func(res []gateway.OpResponse, rev int64) bool {
 			kvs := res[0].Get.Kvs
 			return len(kvs) == 0 || kvs[0].CreateRevision > rev
 		},
-		probe: func(rev int64) []gateway.Op { return []gateway.Op{lastBefore(wpfx, rev)} },
-		check: waitForLast,
+		Probe: func(rev int64) []gateway.Op { return []gateway.Op{claim.LastBefore(wpfx, rev)} },
+		Check: claim.WaitForLast,
 	}
 	// A writer is admitted when no key at all is older than its own.
-	rw.wkd = &kind{
-		first: []gateway.Op{firstUnder(pfx, 1)},
-		fast: func(res []gateway.OpResponse, rev int64) bool {
-			kvs := res[0].Get.Kvs
-			return len(kvs) > 0 && kvs[0].CreateRevision == rev
-		},
-		probe: func(rev int64) []gateway.Op { return []gateway.Op{lastBefore(pfx, rev)} },
-		check: waitForLast,
-	}
+	rw.wkd = claim.Exclusive(pfx)
 	return rw
 }
 
-// firstUnder reads the n keys under pfx created first.
-func firstUnder(pfx string, n int64) gateway.Op {
-	return gateway.OpGet(pfx, gateway.WithPrefix(), gateway.WithSort(gateway.SortByCreateRevision, gateway.SortAscend),
-		gateway.WithLimit(n), gateway.WithKeysOnly())
-}
-
-// waitForLast admits when the probe found no key, and otherwise waits for the
-// deletion of the key it found.
-func waitForLast(res []gateway.OpResponse, _ int64) verdict {
-	kvs := res[0].Get.Kvs
-	if len(kvs) == 0 {
-		return verdict{admitted: true}
-	}
-	return verdict{key: string(kvs[0].Key), filterPut: true}
-}
-
-func (rw *RWMutex) acquire(ctx context.Context, k *claim, kd *kind, try bool) error {
+func (rw *RWMutex) acquire(ctx context.Context, k *claim.Claim, kd *claim.Kind, try bool) error {
 	rw.mu.Lock()
 	if rw.held != nil {
 		rw.mu.Unlock()
-		return fmt.Errorf("%w: this RWMutex already holds or awaits %s", ErrInUse, rw.held.key)
+		return fmt.Errorf("%w: this RWMutex already holds or awaits %s", ErrInUse, rw.held.Key())
 	}
 	rw.held = k
 	rw.mu.Unlock()
-	err := k.acquire(ctx, kd, try)
+	err := k.Acquire(ctx, kd, try, "")
 	if err != nil {
 		rw.mu.Lock()
 		rw.held = nil
@@ -88,15 +65,15 @@ func (rw *RWMutex) acquire(ctx context.Context, k *claim, kd *kind, try bool) er
 	return err
 }
 
-func (rw *RWMutex) release(ctx context.Context, k *claim) error {
+func (rw *RWMutex) release(ctx context.Context, k *claim.Claim) error {
 	rw.mu.Lock()
 	held := rw.held
 	rw.mu.Unlock()
 	if held != k {
-		return fmt.Errorf("%w: %s", ErrNotLocked, k.key)
+		return fmt.Errorf("%w: %s", ErrNotLocked, k.Key())
 	}
-	err := k.release(ctx)
-	if k.token() == 0 {
+	err := k.Release(ctx)
+	if k.Token() == 0 {
 		rw.mu.Lock()
 		rw.held = nil
 		rw.mu.Unlock()
@@ -129,7 +106,7 @@ func (rw *RWMutex) TryLock(ctx context.Context) error {
 // Unlock releases a write lock; see Mutex.Unlock for its errors.
 func (rw *RWMutex) Unlock(ctx context.Context) error { return rw.release(ctx, rw.write) }
 
-func (rw *RWMutex) current() *claim {
+func (rw *RWMutex) current() *claim.Claim {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if rw.held == nil {
@@ -140,14 +117,14 @@ func (rw *RWMutex) current() *claim {
 
 // Token is the fencing token of the held lock (read or write), 0 when none is
 // held.
-func (rw *RWMutex) Token() int64 { return rw.current().token() }
+func (rw *RWMutex) Token() int64 { return rw.current().Token() }
 
 // IsOwner is a compare that holds only while this RWMutex holds the lock in the
 // mode it holds now.
-func (rw *RWMutex) IsOwner() gateway.Cmp { return rw.current().isOwner() }
+func (rw *RWMutex) IsOwner() gateway.Cmp { return rw.current().IsOwner() }
 
 // Context ends when the held lock is lost or released; see Mutex.Context.
-func (rw *RWMutex) Context() context.Context { return rw.current().context() }
+func (rw *RWMutex) Context() context.Context { return rw.current().Context() }
 
 // Done is Context().Done().
 func (rw *RWMutex) Done() <-chan struct{} { return rw.Context().Done() }

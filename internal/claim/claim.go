@@ -1,4 +1,7 @@
-package mutex
+// Package claim is the machinery the locks and elections share: a key under a
+// prefix, bound to a lease, queued by create revision, admitted by a check and
+// waited for with a watch on one key, released with a fenced delete.
+package claim
 
 import (
 	"context"
@@ -13,61 +16,61 @@ import (
 	"github.com/etcdgw/etcdgw/lease"
 )
 
+// The errors below are re-exported by the packages built on claims.
 var (
 	// ErrLocked: TryLock found the lock held by someone else (or, for a
 	// semaphore, all of its slots taken).
-	ErrLocked = errors.New("mutex: locked by another holder")
+	ErrLocked = errors.New("etcdgw: locked by another holder")
 	// ErrNotLocked: Unlock of a lock that is not held, or the cause of a lock's
 	// Context after Unlock.
-	ErrNotLocked = errors.New("mutex: not locked")
+	ErrNotLocked = errors.New("etcdgw: not locked")
 	// ErrLost: the lock was lost: its lease ended, or its key was deleted by
 	// someone else. Lock returns it when the lease ends while waiting; Unlock
 	// returns it when the lock had been lost before.
-	ErrLost = errors.New("mutex: lock lost")
+	ErrLost = errors.New("etcdgw: lock lost")
 	// ErrInUse: the key this lock would use is already held or awaited by
 	// another lock object in this process (same lease, same name).
-	ErrInUse = errors.New("mutex: already held or awaited in this process")
+	ErrInUse = errors.New("etcdgw: already held or awaited in this process")
 )
 
-// cleanupTimeout bounds the removal of a waiter's key after its ctx ended.
-const cleanupTimeout = 5 * time.Second
+// CleanupTimeout bounds the removal of a waiter's key after its ctx ended.
+const CleanupTimeout = 5 * time.Second
 
 // inUse holds the keys of the claims this process has made and not yet
 // released, so that two lock objects on the same lease and name do not both
 // believe they hold the lock.
 var inUse sync.Map
 
-// verdict is what a check found: admitted, the own key gone, or what to wait for.
-type verdict struct {
-	admitted bool
-	gone     bool
-	// wait: watch this key (or, with prefix, every key under it) from after rev.
-	key       string
-	prefix    bool
-	filterPut bool
-	rev       int64
+// Verdict is what a check found: admitted, the own key gone, or what to wait for.
+type Verdict struct {
+	Admitted bool
+	// Otherwise wait: watch Key (or, with Prefix, every key under it), for
+	// deletions only with FilterPut.
+	Key       string
+	Prefix    bool
+	FilterPut bool
 }
 
-// kind is what makes a mutex, a reader, a writer or a semaphore slot: the
+// Kind is what makes a mutex, a reader, a writer or a semaphore slot: the
 // operations the create txn carries to admit at once, and the check that
 // decides afterwards.
-type kind struct {
-	// first are read operations added to the create txn; fast decides from
+type Kind struct {
+	// First are read operations added to the create txn; Fast decides from
 	// their results whether the claim at rev is admitted right away.
-	first []gateway.Op
-	fast  func(res []gateway.OpResponse, rev int64) bool
-	// check decides for the claim at rev; own is the result of reading the
-	// own key in the same txn.
-	check func(res []gateway.OpResponse, rev int64) verdict
-	// probe are the read operations check needs, given rev.
-	probe func(rev int64) []gateway.Op
-	// admitted runs after a slow admission (the semaphore marks its key).
-	admitted func(ctx context.Context, k *claim, rev int64) error
+	First []gateway.Op
+	Fast  func(res []gateway.OpResponse, rev int64) bool
+	// Check decides for the claim at rev from the results of Probe, read in
+	// one txn with the claim's own key.
+	Check func(res []gateway.OpResponse, rev int64) Verdict
+	// Probe are the read operations Check needs, given rev.
+	Probe func(rev int64) []gateway.Op
+	// Admitted, if set, runs after a slow admission (the semaphore marks its
+	// key).
+	Admitted func(ctx context.Context, k *Claim, rev int64) error
 }
 
-// claim is one key under a lock's prefix, bound to a lease: the part every lock
-// in this package shares.
-type claim struct {
+// Claim is one key under a lock's or an election's prefix, bound to a lease.
+type Claim struct {
 	l   *lease.Lease
 	c   *gateway.Client
 	key string
@@ -81,17 +84,28 @@ type claim struct {
 	joined  chan struct{}           // closed when the loss watcher returns
 }
 
-func newClaim(l *lease.Lease, key string) *claim {
-	return &claim{l: l, c: l.Client(), key: key}
+// New returns a claim of key held through l.
+func New(l *lease.Lease, key string) *Claim {
+	return &Claim{l: l, c: l.Client(), key: key}
 }
 
-func (k *claim) leaseEnded() error {
-	return fmt.Errorf("mutex: %s: %w", k.key, k.l.Err())
+// Key is the claim's key.
+func (k *Claim) Key() string { return k.key }
+
+// Client is the client the claim talks through (its lease's).
+func (k *Claim) Client() *gateway.Client { return k.c }
+
+// Lease is the lease the claim's key is bound to.
+func (k *Claim) Lease() *lease.Lease { return k.l }
+
+func (k *Claim) leaseEnded() error {
+	return fmt.Errorf("etcdgw: %s: %w", k.key, k.l.Err())
 }
 
-// acquire creates the claim's key and waits until kd admits it (or, with try,
-// gives up at once).
-func (k *claim) acquire(ctx context.Context, kd *kind, try bool) error {
+// Acquire creates the claim's key with value (keeping an existing one, for a
+// claim resumed on the same lease) and waits until kd admits it, or with try
+// gives up at once with ErrLocked. When ctx ends first, the key is removed.
+func (k *Claim) Acquire(ctx context.Context, kd *Kind, try bool, value string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -101,7 +115,7 @@ func (k *claim) acquire(ctx context.Context, kd *kind, try bool) error {
 	if _, loaded := inUse.LoadOrStore(k.key, k); loaded {
 		return fmt.Errorf("%w: %s", ErrInUse, k.key)
 	}
-	rev, fast, err := k.create(ctx, kd)
+	rev, fast, err := k.create(ctx, kd, value)
 	if err != nil {
 		inUse.Delete(k.key)
 		if rev != 0 || errors.Is(err, gateway.ErrOutcomeUnknown) || ctx.Err() != nil {
@@ -124,46 +138,46 @@ func (k *claim) acquire(ctx context.Context, kd *kind, try bool) error {
 
 // create puts the key unless it exists (a claim resumed after a restart, or a
 // create whose reply was lost), in one txn with kd's fast admission reads.
-func (k *claim) create(ctx context.Context, kd *kind) (rev int64, fast bool, err error) {
+func (k *Claim) create(ctx context.Context, kd *Kind, value string) (rev int64, fast bool, err error) {
 	for {
 		r, err := k.c.Txn().
 			If(gateway.CmpCreateRevision(k.key, gateway.Equal, 0)).
-			Then(append([]gateway.Op{gateway.OpPut(k.key, "", gateway.WithLease(k.l.ID()))}, kd.first...)...).
-			Else(append([]gateway.Op{gateway.OpGet(k.key)}, kd.first...)...).
+			Then(append([]gateway.Op{gateway.OpPut(k.key, value, gateway.WithLease(k.l.ID()))}, kd.First...)...).
+			Else(append([]gateway.Op{gateway.OpGet(k.key)}, kd.First...)...).
 			Commit(ctx)
 		if errors.Is(err, gateway.ErrOutcomeUnknown) && ctx.Err() == nil {
 			continue // the key's name is ours alone: creating it again is safe
 		}
 		if err != nil {
-			return 0, false, fmt.Errorf("mutex: creating %s: %w", k.key, err)
+			return 0, false, fmt.Errorf("creating %s: %w", k.key, err)
 		}
 		rev = r.Header.Revision
 		if !r.Succeeded {
 			kvs := r.Responses[0].Get.Kvs
 			if len(kvs) == 0 { // deleted between compare and read: cannot happen in one txn
-				return 0, false, fmt.Errorf("mutex: %s vanished inside a txn", k.key)
+				return 0, false, fmt.Errorf("%s vanished inside a txn", k.key)
 			}
 			rev = kvs[0].CreateRevision
 		}
-		return rev, kd.fast(r.Responses[1:], rev), nil
+		return rev, kd.Fast(r.Responses[1:], rev), nil
 	}
 }
 
 // wait re-checks and waits until the claim at rev is admitted.
-func (k *claim) wait(ctx context.Context, kd *kind, rev int64, try bool) error {
+func (k *Claim) wait(ctx context.Context, kd *Kind, rev int64, try bool) error {
 	for {
-		r, err := k.c.Txn().Then(append([]gateway.Op{gateway.OpGet(k.key)}, kd.probe(rev)...)...).Commit(ctx)
+		r, err := k.c.Txn().Then(append([]gateway.Op{gateway.OpGet(k.key)}, kd.Probe(rev)...)...).Commit(ctx)
 		if err != nil {
-			return fmt.Errorf("mutex: checking %s: %w", k.key, err)
+			return fmt.Errorf("checking %s: %w", k.key, err)
 		}
 		own := r.Responses[0].Get.Kvs
 		if len(own) == 0 || own[0].CreateRevision != rev {
-			return k.lost(fmt.Errorf("mutex: %s was deleted while waiting", k.key))
+			return k.Lost(fmt.Errorf("%s was deleted while waiting", k.key))
 		}
-		v := kd.check(r.Responses[1:], rev)
-		if v.admitted {
-			if kd.admitted != nil {
-				if err := kd.admitted(ctx, k, rev); err != nil {
+		v := kd.Check(r.Responses[1:], rev)
+		if v.Admitted {
+			if kd.Admitted != nil {
+				if err := kd.Admitted(ctx, k, rev); err != nil {
 					return err
 				}
 			}
@@ -181,22 +195,22 @@ func (k *claim) wait(ctx context.Context, kd *kind, rev int64, try bool) error {
 
 // block waits for an event on what v names, after revision at, or for ctx or
 // the lease to end.
-func (k *claim) block(ctx context.Context, v verdict, at int64) error {
+func (k *Claim) block(ctx context.Context, v Verdict, at int64) error {
 	opts := []gateway.Option{gateway.WithRev(at + 1)}
-	if v.prefix {
+	if v.Prefix {
 		opts = append(opts, gateway.WithPrefix())
 	}
-	if v.filterPut {
+	if v.FilterPut {
 		opts = append(opts, gateway.WithFilterPut())
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := k.c.Watch(wctx, v.key, opts...)
+	w, err := k.c.Watch(wctx, v.Key, opts...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("mutex: waiting for %s: %w", v.key, err)
+		return fmt.Errorf("waiting for %s: %w", v.Key, err)
 	}
 	defer w.Stop()
 	for {
@@ -210,25 +224,26 @@ func (k *claim) block(ctx context.Context, v verdict, at int64) error {
 				case ctx.Err() != nil:
 					return ctx.Err()
 				}
-				return fmt.Errorf("mutex: waiting for %s: %w", v.key, err)
+				return fmt.Errorf("waiting for %s: %w", v.Key, err)
 			}
 			if len(r.Events) > 0 {
 				return nil
 			}
 		case <-k.l.Done():
-			return k.lost(k.leaseEnded())
+			return k.Lost(k.leaseEnded())
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 }
 
-func (k *claim) lost(cause error) error {
+// Lost wraps cause so that it matches ErrLost.
+func (k *Claim) Lost(cause error) error {
 	return fmt.Errorf("%w: %w", ErrLost, cause)
 }
 
 // held records that the claim at rev is admitted (seen at revision at).
-func (k *claim) held(rev, at int64) {
+func (k *Claim) held(rev, at int64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.rev, k.acqRev = rev, at
@@ -241,8 +256,8 @@ func (k *claim) held(rev, at int64) {
 // remove deletes the key created at rev, if it is still that key, after the
 // caller's ctx has ended: it uses its own bounded context. A key it cannot
 // remove goes with its lease.
-func (k *claim) remove(rev int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+func (k *Claim) remove(rev int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
 	defer cancel()
 	cmp := gateway.CmpCreateRevision(k.key, gateway.Equal, rev)
 	if rev == 0 { // the create's outcome is unknown: the key, if any, is ours by name
@@ -256,26 +271,26 @@ func (k *claim) remove(rev int64) {
 	}
 }
 
-// token is the create revision of the held key, 0 when not held.
-func (k *claim) token() int64 {
+// Token is the create revision of the held key, 0 when not held.
+func (k *Claim) Token() int64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.rev
 }
 
-// isOwner is the compare that holds only while this claim's key exists with
+// IsOwner is the compare that holds only while this claim's key exists with
 // the create revision it was admitted with. Not held, it never holds (a
 // missing key's create revision is 0, never below it).
-func (k *claim) isOwner() gateway.Cmp {
-	if rev := k.token(); rev != 0 {
+func (k *Claim) IsOwner() gateway.Cmp {
+	if rev := k.Token(); rev != 0 {
 		return gateway.CmpCreateRevision(k.key, gateway.Equal, rev)
 	}
 	return gateway.CmpCreateRevision(k.key, gateway.Less, 0)
 }
 
-// context returns a context that ends when the claim is lost or released,
+// Context returns a context that ends when the claim is lost or released,
 // starting the watch on the own key the first time it is asked for.
-func (k *claim) context() context.Context {
+func (k *Claim) Context() context.Context {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.lostCtx != nil {
@@ -295,7 +310,7 @@ func (k *claim) context() context.Context {
 
 // watchLoss ends the claim's context when its key is deleted or its lease ends.
 // ctx ends with the lease or when release halts the watcher.
-func (k *claim) watchLoss(ctx context.Context, rev, from int64, joined chan struct{}, lose context.CancelCauseFunc) {
+func (k *Claim) watchLoss(ctx context.Context, rev, from int64, joined chan struct{}, lose context.CancelCauseFunc) {
 	defer close(joined)
 	retry := backoff.NewExponentialBackOff()
 	retry.MaxElapsedTime = 0
@@ -307,12 +322,12 @@ func (k *claim) watchLoss(ctx context.Context, rev, from int64, joined chan stru
 		}
 		switch {
 		case k.l.Err() != nil:
-			lose(k.lost(k.leaseEnded()))
+			lose(k.Lost(k.leaseEnded()))
 			return
 		case ctx.Err() != nil: // stopped by Unlock, which set the cause
 			return
 		case err == nil:
-			lose(k.lost(fmt.Errorf("mutex: %s was deleted by someone else", k.key)))
+			lose(k.Lost(fmt.Errorf("%s was deleted by someone else", k.key)))
 			return
 		}
 		// The watch failed (compaction, or the client cannot reach anyone):
@@ -320,7 +335,7 @@ func (k *claim) watchLoss(ctx context.Context, rev, from int64, joined chan stru
 		r, gerr := k.c.Get(ctx, k.key)
 		if gerr == nil {
 			if len(r.Kvs) == 0 || r.Kvs[0].CreateRevision != rev {
-				lose(k.lost(fmt.Errorf("mutex: %s was deleted by someone else", k.key)))
+				lose(k.Lost(fmt.Errorf("%s was deleted by someone else", k.key)))
 				return
 			}
 			from = r.Header.Revision
@@ -335,7 +350,7 @@ func (k *claim) watchLoss(ctx context.Context, rev, from int64, joined chan stru
 }
 
 // awaitDelete returns nil when w reports a deletion, or the watch's error.
-func (k *claim) awaitDelete(ctx context.Context, w *gateway.Watch) error {
+func (k *Claim) awaitDelete(ctx context.Context, w *gateway.Watch) error {
 	for {
 		select {
 		case r, ok := <-w.Events():
@@ -354,9 +369,9 @@ func (k *claim) awaitDelete(ctx context.Context, w *gateway.Watch) error {
 	}
 }
 
-// release deletes the key, fenced by its create revision so that a late or
+// Release deletes the key, fenced by its create revision so that a late or
 // repeated release never deletes a newer claim's key.
-func (k *claim) release(ctx context.Context) error {
+func (k *Claim) Release(ctx context.Context) error {
 	k.mu.Lock()
 	rev, lose, halt, joined, lostCtx := k.rev, k.lose, k.halt, k.joined, k.lostCtx
 	k.mu.Unlock()
@@ -368,7 +383,7 @@ func (k *claim) release(ctx context.Context) error {
 		wasLost = context.Cause(lostCtx)
 	}
 	if k.l.Err() != nil && wasLost == nil {
-		wasLost = k.lost(k.leaseEnded())
+		wasLost = k.Lost(k.leaseEnded())
 	}
 	if lose != nil {
 		lose(ErrNotLocked)
@@ -394,7 +409,7 @@ func (k *claim) release(ctx context.Context) error {
 		k.mu.Lock()
 		k.lostCtx, k.lose, k.halt, k.joined = nil, nil, nil, nil
 		k.mu.Unlock()
-		return fmt.Errorf("mutex: unlocking %s: %w", k.key, err)
+		return fmt.Errorf("unlocking %s: %w", k.key, err)
 	}
 	k.mu.Lock()
 	k.rev, k.acqRev = 0, 0
@@ -404,7 +419,45 @@ func (k *claim) release(ctx context.Context) error {
 	case wasLost != nil:
 		return wasLost
 	case !r.Succeeded:
-		return k.lost(fmt.Errorf("mutex: %s was gone before Unlock", k.key))
+		return k.Lost(fmt.Errorf("%s was gone before Unlock", k.key))
 	}
 	return nil
+}
+
+// LastBefore reads the key under pfx created last before rev.
+func LastBefore(pfx string, rev int64) gateway.Op {
+	return gateway.OpGet(pfx, gateway.WithPrefix(), gateway.WithMaxCreateRev(rev-1),
+		gateway.WithSort(gateway.SortByCreateRevision, gateway.SortDescend), gateway.WithLimit(1), gateway.WithKeysOnly())
+}
+
+// FirstUnder reads the n keys under pfx created first.
+func FirstUnder(pfx string, n int64) gateway.Op {
+	return gateway.OpGet(pfx, gateway.WithPrefix(), gateway.WithSort(gateway.SortByCreateRevision, gateway.SortAscend),
+		gateway.WithLimit(n), gateway.WithKeysOnly())
+}
+
+// WaitForLast admits when the probe found no key, and otherwise waits for the
+// deletion of the key it found.
+func WaitForLast(res []gateway.OpResponse, _ int64) Verdict {
+	kvs := res[0].Get.Kvs
+	if len(kvs) == 0 {
+		return Verdict{Admitted: true}
+	}
+	return Verdict{Key: string(kvs[0].Key), FilterPut: true}
+}
+
+// Exclusive is the kind of a claim admitted when its key is the oldest under
+// pfx: a mutex, a writer, a candidate for leadership. It is the algorithm of
+// etcd's Go concurrency package: the create txn reads the oldest key, and a
+// waiter watches the key created just before its own.
+func Exclusive(pfx string) *Kind {
+	return &Kind{
+		First: []gateway.Op{FirstUnder(pfx, 1)},
+		Fast: func(res []gateway.OpResponse, rev int64) bool {
+			kvs := res[0].Get.Kvs
+			return len(kvs) > 0 && kvs[0].CreateRevision == rev
+		},
+		Probe: func(rev int64) []gateway.Op { return []gateway.Op{LastBefore(pfx, rev)} },
+		Check: WaitForLast,
+	}
 }
