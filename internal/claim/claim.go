@@ -78,6 +78,7 @@ type Claim struct {
 	mu      sync.Mutex
 	rev     int64                   // the key's create revision while held; 0 when not held
 	acqRev  int64                   // the revision at which the claim was seen admitted
+	resumed bool                    // the last Acquire found the key there already
 	lostCtx context.Context         // ends when the claim is lost or released
 	lose    context.CancelCauseFunc // ends lostCtx
 	halt    context.CancelFunc      // stops the loss watcher
@@ -98,6 +99,14 @@ func (k *Claim) Client() *gateway.Client { return k.c }
 // Lease is the lease the claim's key is bound to.
 func (k *Claim) Lease() *lease.Lease { return k.l }
 
+// Resumed reports whether the last Acquire found its key there already (a
+// claim resumed on the same lease) instead of creating it.
+func (k *Claim) Resumed() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.resumed
+}
+
 func (k *Claim) leaseEnded() error {
 	return fmt.Errorf("etcdgw: %s: %w", k.key, k.l.Err())
 }
@@ -112,12 +121,16 @@ func (k *Claim) Acquire(ctx context.Context, kd *Kind, try bool, value string) e
 	if k.l.Err() != nil {
 		return k.leaseEnded()
 	}
-	if _, loaded := inUse.LoadOrStore(k.key, k); loaded {
-		return fmt.Errorf("%w: %s", ErrInUse, k.key)
+	if prev, loaded := inUse.LoadOrStore(k.key, k); loaded {
+		// A claim whose lease has ended holds nothing any more: a successor
+		// on an adopted lease may take its key over.
+		if p := prev.(*Claim); p == k || p.l.Err() == nil || !inUse.CompareAndSwap(k.key, prev, k) {
+			return fmt.Errorf("%w: %s", ErrInUse, k.key)
+		}
 	}
 	rev, fast, err := k.create(ctx, kd, value)
 	if err != nil {
-		inUse.Delete(k.key)
+		inUse.CompareAndDelete(k.key, k)
 		if rev != 0 || errors.Is(err, gateway.ErrOutcomeUnknown) || ctx.Err() != nil {
 			k.remove(rev)
 		}
@@ -129,7 +142,7 @@ func (k *Claim) Acquire(ctx context.Context, kd *Kind, try bool, value string) e
 	}
 	err = k.wait(ctx, kd, rev, try)
 	if err != nil {
-		inUse.Delete(k.key)
+		inUse.CompareAndDelete(k.key, k)
 		k.remove(rev)
 		return err
 	}
@@ -152,6 +165,9 @@ func (k *Claim) create(ctx context.Context, kd *Kind, value string) (rev int64, 
 			return 0, false, fmt.Errorf("creating %s: %w", k.key, err)
 		}
 		rev = r.Header.Revision
+		k.mu.Lock()
+		k.resumed = !r.Succeeded
+		k.mu.Unlock()
 		if !r.Succeeded {
 			kvs := r.Responses[0].Get.Kvs
 			if len(kvs) == 0 { // deleted between compare and read: cannot happen in one txn
@@ -414,7 +430,7 @@ func (k *Claim) Release(ctx context.Context) error {
 	k.mu.Lock()
 	k.rev, k.acqRev = 0, 0
 	k.mu.Unlock()
-	inUse.Delete(k.key)
+	inUse.CompareAndDelete(k.key, k)
 	switch {
 	case wasLost != nil:
 		return wasLost
