@@ -62,7 +62,7 @@ func ExampleObserve() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer l.Close(ctx)
+	defer l.Close(context.Background()) // after cancel: ctx has ended by then
 	if err := election.New(l, "example-observe").Campaign(ctx, "me"); err != nil {
 		log.Fatal(err)
 	}

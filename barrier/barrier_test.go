@@ -1,0 +1,146 @@
+package barrier_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/etcdgw/etcdgw/barrier"
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
+	"github.com/etcdgw/etcdgw/lease"
+)
+
+// endpoints are the client URLs of the member the examples talk to; TestMain
+// starts it. In your program they are your etcd members' client URLs.
+var endpoints []string
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(tu.WithServer(m, &endpoints)) }
+
+func newLease(t testing.TB, ctx context.Context, c *gateway.Client, ttl int64) *lease.Lease {
+	t.Helper()
+	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(ttl)))
+	t.Cleanup(func() { l.Close(context.Background()) })
+	return l
+}
+
+func async(ctx context.Context, f func(context.Context) error) chan error {
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	return done
+}
+
+func pending(t *testing.T, what string, done chan error) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("%s returned (%v) while it should wait", what, err)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// waitCount waits until n keys exist under prefix.
+func waitCount(t testing.TB, ctx context.Context, c *gateway.Client, prefix string, n int64) {
+	t.Helper()
+	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, prefix))
+	defer w.Stop()
+	for tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, prefix, gateway.WithCountOnly())).Count < n {
+		select {
+		case <-w.Events():
+		case <-ctx.Done():
+			t.Fatalf("fewer than %d keys under %s", n, prefix)
+		}
+	}
+}
+
+func TestBarrier(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	tu.NoErr(t, barrier.Wait(ctx, c, "gate")) // down: returns at once
+
+	holder := barrier.New(newLease(t, ctx, c, 30), "gate")
+	tu.NoErr(t, holder.Hold(ctx))
+	tu.NoErr(t, holder.Hold(ctx)) // again, same lease
+	tu.Is(t, barrier.New(newLease(t, ctx, c, 30), "gate").Hold(ctx), barrier.ErrHeld)
+	w1 := async(ctx, holder.Wait)
+	w2 := async(ctx, func(ctx context.Context) error { return barrier.Wait(ctx, c, "gate") })
+	pending(t, "a waiter", w1)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	tu.Is(t, barrier.Wait(short, c, "gate"), context.DeadlineExceeded)
+	cancel()
+	tu.NoErr(t, holder.Release(ctx))
+	tu.NoErr(t, <-w1)
+	tu.NoErr(t, <-w2)
+	tu.NoErr(t, holder.Release(ctx)) // down already
+
+	// A holder that crashes: its barrier goes with its lease.
+	l := newLease(t, ctx, c, 30)
+	crashed := barrier.New(l, "gate")
+	tu.NoErr(t, crashed.Hold(ctx))
+	w3 := async(ctx, func(ctx context.Context) error { return barrier.Wait(ctx, c, "gate") })
+	pending(t, "a waiter", w3)
+	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, l.ID())) // what expiry does
+	tu.NoErr(t, <-w3)
+}
+
+func TestDoubleBarrier(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	_, err := barrier.NewDouble(newLease(t, ctx, c, 30), "db", 0)
+	if err == nil {
+		t.Fatal("a double barrier of 0 was accepted")
+	}
+	var ps []*barrier.DoubleBarrier
+	for i := 0; i < 3; i++ {
+		ps = append(ps, tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDouble(newLease(t, ctx, c, 30), "db", 3)))
+	}
+	e0, e1 := async(ctx, ps[0].Enter), async(ctx, ps[1].Enter)
+	waitCount(t, ctx, c, "db/waiters/", 2)
+	pending(t, "Enter with 2 of 3", e0)
+	tu.NoErr(t, ps[2].Enter(ctx))
+	tu.NoErr(t, <-e0)
+	tu.NoErr(t, <-e1)
+
+	l0, l1 := async(ctx, ps[0].Leave), async(ctx, ps[1].Leave)
+	pending(t, "Leave with one still in", l0)
+	tu.NoErr(t, ps[2].Leave(ctx))
+	tu.NoErr(t, <-l0)
+	tu.NoErr(t, <-l1)
+	tu.Eq(t, "keys left", tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, "db/", gateway.WithCountOnly())).Count, int64(0))
+}
+
+// TestDoubleBarrierCrash: a participant that never arrives leaves the others
+// waiting in Enter until their ctx ends (with their keys removed); one that
+// crashes after entering holds Leave up only until its lease ends.
+func TestDoubleBarrierCrash(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	mk := func(l *lease.Lease) *barrier.DoubleBarrier {
+		return tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDouble(l, "dbc", 3))
+	}
+	a, b := mk(newLease(t, ctx, c, 30)), mk(newLease(t, ctx, c, 30))
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	ea, eb := async(short, a.Enter), async(short, b.Enter)
+	tu.Is(t, <-ea, context.DeadlineExceeded)
+	tu.Is(t, <-eb, context.DeadlineExceeded)
+	cancel()
+	tu.Eq(t, "keys after Enter gave up", tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, "dbc/", gateway.WithCountOnly())).Count, int64(0))
+
+	cl3 := newLease(t, ctx, c, 30)
+	crasher := mk(cl3)
+	ea, eb = async(ctx, a.Enter), async(ctx, b.Enter)
+	tu.NoErr(t, crasher.Enter(ctx))
+	tu.NoErr(t, <-ea)
+	tu.NoErr(t, <-eb)
+	la, lb := async(ctx, a.Leave), async(ctx, b.Leave)
+	pending(t, "Leave while the crashed participant's lease lives", la)
+	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, cl3.ID())) // what its expiry does
+	tu.NoErr(t, <-la)
+	tu.NoErr(t, <-lb)
+}
