@@ -1,0 +1,247 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/lease"
+)
+
+// ErrClaimLost: Ack or Nack of an item whose claim had ended (its consumer's
+// lease ended, or the claim was acknowledged already). The item may be
+// delivered to another consumer.
+var ErrClaimLost = errors.New("queue: claim lost")
+
+// DefaultMaxAttempts is how many deliveries an item gets before it is moved to
+// the dead letters, unless WithMaxAttempts says otherwise.
+const DefaultMaxAttempts = 5
+
+// WorkQueue delivers each item at least once. A consumer claims an item under
+// its lease, works, then acknowledges it (Ack: the item is removed) or gives it
+// back (Nack: the item is visible again). If the consumer dies, its claim ends
+// with its lease and the item is delivered again. Claims are exclusive: two
+// live consumers never hold the same item. Each delivery counts as an attempt;
+// an item claimed MaxAttempts times without an Ack goes to the dead letters
+// instead of being delivered again.
+//
+// Keys: items under <name>/items/<priority>/<sequence>, claims under
+// <name>/claims/, delivery counts under <name>/attempts/ (a key's version),
+// dead letters under <name>/dead/, the sequence at <name>/seq.
+//
+// Ordering: items are claimed by priority, then oldest first. A single
+// consumer sees them in that order; an item given back (or whose consumer
+// died) keeps its place and comes before newer ones. With many consumers, each
+// claims in that order, but they finish in any order.
+//
+// A consumer waiting for an item watches the whole queue, so every change
+// wakes every waiting consumer (one read each): cheap for the tens of
+// consumers a queue usually has.
+type WorkQueue struct {
+	c           *gateway.Client
+	name        string
+	seq         string
+	items       string
+	claims      string
+	attempts    string
+	dead        string
+	maxAttempts int
+}
+
+// WorkOption configures NewWork.
+type WorkOption func(*WorkQueue)
+
+// WithMaxAttempts sets how many deliveries an item gets before it goes to the
+// dead letters (default DefaultMaxAttempts).
+func WithMaxAttempts(n int) WorkOption { return func(q *WorkQueue) { q.maxAttempts = n } }
+
+// NewWork returns the work queue name.
+func NewWork(c *gateway.Client, name string, opts ...WorkOption) *WorkQueue {
+	q := &WorkQueue{c: c, name: name, seq: name + "/seq", items: name + "/items/", claims: name + "/claims/", attempts: name + "/attempts/", dead: name + "/dead/",
+		maxAttempts: DefaultMaxAttempts}
+	for _, o := range opts {
+		o(q)
+	}
+	return q
+}
+
+// Enqueue adds an item of priority prio (lower first).
+func (q *WorkQueue) Enqueue(ctx context.Context, val string, prio uint16) error {
+	return enqueue(ctx, q.c, q.items, q.seq, prio, []string{val})
+}
+
+// EnqueueBatch adds items of one priority in one transaction: all or none. See
+// PriorityQueue.EnqueueBatch for the size limit.
+func (q *WorkQueue) EnqueueBatch(ctx context.Context, vals []string, prio uint16) error {
+	return enqueue(ctx, q.c, q.items, q.seq, prio, vals)
+}
+
+// Item is a claimed item.
+type Item struct {
+	q *WorkQueue
+	// Key is the item's key; it stays the same across deliveries.
+	Key string
+	// Value is what was enqueued.
+	Value []byte
+	// Attempt counts this delivery: 1 the first time.
+	Attempt  int
+	claim    string
+	claimRev int64
+	attempts string // the key whose version counts deliveries
+}
+
+func (q *WorkQueue) claimKey(item string) string { return q.claims + strings.TrimPrefix(item, q.items) }
+
+// Claim waits for an unclaimed item and claims it under l, until ctx or the
+// lease ends.
+func (q *WorkQueue) Claim(ctx context.Context, l *lease.Lease) (*Item, error) {
+	for {
+		if err := l.Err(); err != nil {
+			return nil, fmt.Errorf("queue %s: claim: %w", q.name, err)
+		}
+		it, rev, err := q.tryClaim(ctx, l)
+		if err != nil || it != nil {
+			return it, err
+		}
+		if rev == 0 {
+			continue // lost a race for an item: look again at once
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(l.Context(), cancel)
+		err = waitChange(wctx, q.c, q.name+"/", rev)
+		stop()
+		cancel()
+		if err != nil && ctx.Err() == nil && l.Err() == nil {
+			return nil, fmt.Errorf("queue %s: claim: %w", q.name, err)
+		}
+	}
+}
+
+// window is how many items from the head a claim reads beside the claims.
+const window = 64
+
+// tryClaim claims the first unclaimed item, if any. Without one it returns the
+// revision to wait from; after losing a race, revision 0.
+func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (*Item, int64, error) {
+	r, err := q.c.Txn().Then(
+		gateway.OpGet(q.claims, gateway.WithPrefix(), gateway.WithKeysOnly()),
+		gateway.OpGet(q.items, gateway.WithPrefix(), gateway.WithLimit(window), gateway.WithKeysOnly()),
+	).Commit(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("queue %s: claim: %w", q.name, err)
+	}
+	claimed, kvs := r.Responses[0].Get.Kvs, r.Responses[1].Get.Kvs
+	if len(claimed) >= window { // more busy consumers than the window: read further
+		if kvs, _, err = head(ctx, q.c, q.items, 2*int64(len(claimed))+1); err != nil {
+			return nil, 0, fmt.Errorf("queue %s: claim: %w", q.name, err)
+		}
+	}
+	taken := make(map[string]bool, len(claimed))
+	for _, kv := range claimed {
+		taken[string(kv.Key)] = true
+	}
+	var free []gateway.KeyValue
+	for _, kv := range kvs {
+		if !taken[q.claimKey(string(kv.Key))] {
+			free = append(free, kv)
+		}
+	}
+	if len(free) == 0 {
+		return nil, r.Header.Revision, nil
+	}
+	// A consumer takes one of the first claims+1 free items at random, so
+	// that consumers racing for the head do not all collide; alone, it takes
+	// the head.
+	cand := free[rand.IntN(min(len(free), len(taken)+1))]
+	key, ck := string(cand.Key), q.claimKey(string(cand.Key))
+	ak := q.attempts + strings.TrimPrefix(key, q.items)
+	// Claim it if it is still there and unclaimed, count the delivery (the
+	// attempts key's version), and read it, in one txn.
+	t, err := q.c.Txn().If(
+		gateway.CmpCreateRevision(key, gateway.Equal, cand.CreateRevision),
+		gateway.CmpCreateRevision(ck, gateway.Equal, 0),
+	).Then(
+		gateway.OpPut(ck, "", gateway.WithLease(l.ID())),
+		gateway.OpPut(ak, ""),
+		gateway.OpGet(key),
+		gateway.OpGet(ak, gateway.WithKeysOnly()),
+	).Commit(ctx)
+	if err != nil {
+		// An unknown outcome leaves at worst a claim that ends with the lease.
+		return nil, 0, fmt.Errorf("queue %s: claim: %w", q.name, err)
+	}
+	if !t.Succeeded {
+		return nil, 0, nil
+	}
+	item, attempts := t.Responses[2].Get.Kvs[0], int(t.Responses[3].Get.Kvs[0].Version)
+	it := &Item{q: q, Key: key, Value: item.Value, Attempt: attempts, claim: ck, claimRev: t.Header.Revision, attempts: ak}
+	if attempts > q.maxAttempts {
+		// Delivered too often: to the dead letters, under the claim.
+		err := it.finish(ctx, "dead-letter",
+			gateway.OpPut(q.dead+strings.TrimPrefix(key, q.items), string(item.Value)),
+			gateway.OpDelete(key), gateway.OpDelete(ak), gateway.OpDelete(ck))
+		if err != nil && !errors.Is(err, ErrClaimLost) {
+			return nil, 0, err
+		}
+		return nil, 0, nil
+	}
+	return it, 0, nil
+}
+
+// owned is the compare that holds while this delivery's claim lasts.
+func (it *Item) owned() gateway.Cmp {
+	return gateway.CmpCreateRevision(it.claim, gateway.Equal, it.claimRev)
+}
+
+// Ack removes the item: it is done. It fails with ErrClaimLost when the claim
+// had ended; the item may then have been delivered to someone else. An Ack
+// whose outcome is unknown is sent again (it is fenced by the claim).
+func (it *Item) Ack(ctx context.Context) error {
+	return it.finish(ctx, "ack", gateway.OpDelete(it.Key), gateway.OpDelete(it.attempts), gateway.OpDelete(it.claim))
+}
+
+// Nack gives the item back: it becomes visible again, in its place, with its
+// attempts counted. It fails with ErrClaimLost when the claim had ended.
+func (it *Item) Nack(ctx context.Context) error {
+	return it.finish(ctx, "nack", gateway.OpDelete(it.claim))
+}
+
+func (it *Item) finish(ctx context.Context, what string, ops ...gateway.Op) error {
+	var unknown error
+	for {
+		r, err := it.q.c.Txn().If(it.owned()).Then(ops...).Commit(ctx)
+		if errors.Is(err, gateway.ErrOutcomeUnknown) && ctx.Err() == nil {
+			unknown = err
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, err)
+		}
+		if !r.Succeeded {
+			if unknown != nil {
+				// The claim is gone: by our earlier attempt, or because it
+				// ended. Which one cannot be told.
+				return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, unknown)
+			}
+			return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, ErrClaimLost)
+		}
+		return nil
+	}
+}
+
+// DeadLetters returns the items that were delivered too often, with their
+// values.
+func (q *WorkQueue) DeadLetters(ctx context.Context) ([][]byte, error) {
+	r, err := q.c.GetPrefix(ctx, q.dead)
+	if err != nil {
+		return nil, fmt.Errorf("queue %s: dead letters: %w", q.name, err)
+	}
+	out := make([][]byte, 0, len(r.Kvs))
+	for _, kv := range r.Kvs {
+		out = append(out, kv.Value)
+	}
+	return out, nil
+}
