@@ -20,13 +20,6 @@ var endpoints []string
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(tu.WithServer(m, &endpoints)) }
 
-func newLease(t testing.TB, ctx context.Context, c *gateway.Client, ttl int64) *lease.Lease {
-	t.Helper()
-	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(ttl)))
-	t.Cleanup(func() { l.Close(context.Background()) })
-	return l
-}
-
 func async(ctx context.Context, f func(context.Context) error) chan error {
 	done := make(chan error, 1)
 	go func() { done <- f(ctx) }()
@@ -42,30 +35,16 @@ func pending(t *testing.T, what string, done chan error) {
 	}
 }
 
-// waitCount waits until n keys exist under prefix.
-func waitCount(t testing.TB, ctx context.Context, c *gateway.Client, prefix string, n int64) {
-	t.Helper()
-	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, prefix))
-	defer w.Stop()
-	for tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, prefix, gateway.WithCountOnly())).Count < n {
-		select {
-		case <-w.Events():
-		case <-ctx.Done():
-			t.Fatalf("fewer than %d keys under %s", n, prefix)
-		}
-	}
-}
-
 func TestBarrier(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
 	tu.NoErr(t, barrier.Wait(ctx, c, "gate")) // down: returns at once
 
-	holder := barrier.New(newLease(t, ctx, c, 30), "gate")
+	holder := barrier.New(tu.Lease(t, ctx, c, 30), "gate")
 	tu.NoErr(t, holder.Hold(ctx))
 	tu.NoErr(t, holder.Hold(ctx)) // again, same lease
-	tu.Is(t, barrier.New(newLease(t, ctx, c, 30), "gate").Hold(ctx), barrier.ErrHeld)
+	tu.Is(t, barrier.New(tu.Lease(t, ctx, c, 30), "gate").Hold(ctx), barrier.ErrHeld)
 	w1 := async(ctx, holder.Wait)
 	w2 := async(ctx, func(ctx context.Context) error { return barrier.Wait(ctx, c, "gate") })
 	pending(t, "a waiter", w1)
@@ -78,7 +57,7 @@ func TestBarrier(t *testing.T) {
 	tu.NoErr(t, holder.Release(ctx)) // down already
 
 	// A holder that crashes: its barrier goes with its lease.
-	l := newLease(t, ctx, c, 30)
+	l := tu.Lease(t, ctx, c, 30)
 	crashed := barrier.New(l, "gate")
 	tu.NoErr(t, crashed.Hold(ctx))
 	w3 := async(ctx, func(ctx context.Context) error { return barrier.Wait(ctx, c, "gate") })
@@ -91,16 +70,16 @@ func TestDoubleBarrier(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	_, err := barrier.NewDouble(newLease(t, ctx, c, 30), "db", 0)
+	_, err := barrier.NewDouble(tu.Lease(t, ctx, c, 30), "db", 0)
 	if err == nil {
 		t.Fatal("a double barrier of 0 was accepted")
 	}
 	var ps []*barrier.DoubleBarrier
 	for i := 0; i < 3; i++ {
-		ps = append(ps, tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDouble(newLease(t, ctx, c, 30), "db", 3)))
+		ps = append(ps, tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDouble(tu.Lease(t, ctx, c, 30), "db", 3)))
 	}
 	e0, e1 := async(ctx, ps[0].Enter), async(ctx, ps[1].Enter)
-	waitCount(t, ctx, c, "db/waiters/", 2)
+	tu.WaitKeys(t, ctx, c, "db/waiters/", 2)
 	pending(t, "Enter with 2 of 3", e0)
 	tu.NoErr(t, ps[2].Enter(ctx))
 	tu.NoErr(t, <-e0)
@@ -124,7 +103,7 @@ func TestDoubleBarrierCrash(t *testing.T) {
 	mk := func(l *lease.Lease) *barrier.DoubleBarrier {
 		return tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDouble(l, "dbc", 3))
 	}
-	a, b := mk(newLease(t, ctx, c, 30)), mk(newLease(t, ctx, c, 30))
+	a, b := mk(tu.Lease(t, ctx, c, 30)), mk(tu.Lease(t, ctx, c, 30))
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	ea, eb := async(short, a.Enter), async(short, b.Enter)
 	tu.Is(t, <-ea, context.DeadlineExceeded)
@@ -132,7 +111,7 @@ func TestDoubleBarrierCrash(t *testing.T) {
 	cancel()
 	tu.Eq(t, "keys after Enter gave up", tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, "dbc/", gateway.WithCountOnly())).Count, int64(0))
 
-	cl3 := newLease(t, ctx, c, 30)
+	cl3 := tu.Lease(t, ctx, c, 30)
 	crasher := mk(cl3)
 	ea, eb = async(ctx, a.Enter), async(ctx, b.Enter)
 	tu.NoErr(t, crasher.Enter(ctx))

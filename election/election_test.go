@@ -20,13 +20,6 @@ var endpoints []string
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(tu.WithServer(m, &endpoints)) }
 
-func newLease(t testing.TB, ctx context.Context, c *gateway.Client, ttl int64) *lease.Lease {
-	t.Helper()
-	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(ttl)))
-	t.Cleanup(func() { l.Close(context.Background()) })
-	return l
-}
-
 // observed returns the next leadership state, failing t if none comes.
 func observed(t testing.TB, ctx context.Context, ch <-chan election.Leadership) election.Leadership {
 	t.Helper()
@@ -66,8 +59,8 @@ func TestElection(t *testing.T) {
 	obs := election.Observe(octx, c, "el")
 	tu.Eq(t, "first observation", leaderValue(observed(t, ctx, obs)), "<none>")
 
-	a := election.New(newLease(t, ctx, c, 30), "el")
-	b := election.New(newLease(t, ctx, c, 30), "el")
+	a := election.New(tu.Lease(t, ctx, c, 30), "el")
+	b := election.New(tu.Lease(t, ctx, c, 30), "el")
 	tu.Is(t, a.Proclaim(ctx, "x"), election.ErrNotLeader)
 	tu.Is(t, a.Resign(ctx), election.ErrNotLeader)
 	tu.NoErr(t, a.Campaign(ctx, "a1"))
@@ -101,7 +94,7 @@ func TestElection(t *testing.T) {
 	// A campaign whose ctx ends leaves no key.
 	cctx, cancel := context.WithCancel(ctx)
 	aDone := campaignAsync(cctx, a, "a3")
-	waitCandidates(t, ctx, c, "el/", 2)
+	tu.WaitKeys(t, ctx, c, "el/", 2)
 	cancel()
 	tu.Is(t, <-aDone, context.Canceled)
 	tu.Eq(t, "candidates", tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, "el/", gateway.WithCountOnly())).Count, int64(1))
@@ -110,20 +103,6 @@ func TestElection(t *testing.T) {
 	tu.Eq(t, "observed after the last Resign", leaderValue(observed(t, ctx, obs)), "<none>")
 	stopObserving()
 	for range obs { // closed when its ctx ends
-	}
-}
-
-// waitCandidates waits until n keys exist under prefix.
-func waitCandidates(t testing.TB, ctx context.Context, c *gateway.Client, prefix string, n int64) {
-	t.Helper()
-	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, prefix))
-	defer w.Stop()
-	for tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, prefix, gateway.WithCountOnly())).Count < n {
-		select {
-		case <-w.Events():
-		case <-ctx.Done():
-			t.Fatalf("fewer than %d keys under %s", n, prefix)
-		}
 	}
 }
 
@@ -158,16 +137,16 @@ func TestLeaderFailover(t *testing.T) {
 	f := tu.Follower(ctx, t, cl)
 	others := tu.Except(cl, f)
 	ac := tu.Client(t, cl.Endpoints()[f:f+1], func(cfg *gateway.Config) { cfg.RequestTimeout = 500 * time.Millisecond })
-	a := election.New(newLease(t, ctx, ac, 2), "fo")
+	a := election.New(tu.Lease(t, ctx, ac, 2), "fo")
 	tu.NoErr(t, a.Campaign(ctx, "a"))
 	signal := a.Done()
-	b := election.New(newLease(t, ctx, tu.Client(t, others), 2), "fo")
-	cc := election.New(newLease(t, ctx, tu.Client(t, others), 2), "fo")
+	b := election.New(tu.Lease(t, ctx, tu.Client(t, others), 2), "fo")
+	cc := election.New(tu.Lease(t, ctx, tu.Client(t, others), 2), "fo")
 	oc := tu.Client(t, others)
 	bDone := campaignAsync(ctx, b, "b")
-	waitCandidates(t, ctx, oc, "fo/", 2)
+	tu.WaitKeys(t, ctx, oc, "fo/", 2)
 	cDone := campaignAsync(ctx, cc, "c")
-	waitCandidates(t, ctx, oc, "fo/", 3)
+	tu.WaitKeys(t, ctx, oc, "fo/", 3)
 	octx, stopObserving := context.WithCancel(ctx)
 	defer func() {
 		stopObserving()
@@ -233,14 +212,14 @@ func TestObserveSurvivesCompaction(t *testing.T) {
 	octx, stopObserving := context.WithCancel(ctx)
 	obs := election.Observe(octx, oc, "oc")
 	tu.Eq(t, "first observation", leaderValue(observed(t, ctx, obs)), "<none>")
-	a := election.New(newLease(t, ctx, c, 30), "oc")
+	a := election.New(tu.Lease(t, ctx, c, 30), "oc")
 	tu.NoErr(t, a.Campaign(ctx, "a"))
 	tu.Eq(t, "observed", leaderValue(observed(t, ctx, obs)), "a")
 
 	cl.Members[f].Kill()
-	b := election.New(newLease(t, ctx, c, 30), "oc")
+	b := election.New(tu.Lease(t, ctx, c, 30), "oc")
 	bDone := campaignAsync(ctx, b, "b")
-	waitCandidates(t, ctx, c, "oc/", 2)
+	tu.WaitKeys(t, ctx, c, "oc/", 2)
 	tu.NoErr(t, a.Resign(ctx))
 	tu.NoErr(t, <-bDone)
 	r := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "oc-bump", "x"))

@@ -56,9 +56,9 @@ func TestElectionInterop(t *testing.T) {
 	tu.Eq(t, "observed", next(), "ours")
 	v3done := make(chan error, 1)
 	go func() { v3done <- theirs.Campaign(ctx, "clientv3") }()
-	waitKeys(t, ctx, gw, "mixed/", 2)
+	tu.WaitKeys(t, ctx, gw, "mixed/", 2)
 	ctl := startCtl(t, eps, "elect", "mixed", "etcdctl")
-	waitKeys(t, ctx, gw, "mixed/", 3)
+	tu.WaitKeys(t, ctx, gw, "mixed/", 3)
 
 	// clientv3 sees us lead.
 	r, err := theirs.Leader(ctx)
@@ -79,7 +79,7 @@ func TestElectionInterop(t *testing.T) {
 	// We campaign again; etcdctl, interrupted, resigns; we lead.
 	oursDone := make(chan error, 1)
 	go func() { oursDone <- ours.Campaign(ctx, "ours again") }()
-	waitKeys(t, ctx, gw, "mixed/", 2)
+	tu.WaitKeys(t, ctx, gw, "mixed/", 2)
 	tu.NoErr(t, ctl.cmd.Process.Signal(syscall.SIGINT))
 	tu.NoErr(t, <-oursDone)
 	tu.Eq(t, "observed", next(), "ours again")

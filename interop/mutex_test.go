@@ -17,7 +17,6 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/goleak"
 
-	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
 	tu "github.com/etcdgw/etcdgw/internal/testutil"
 	"github.com/etcdgw/etcdgw/lease"
@@ -188,9 +187,9 @@ func TestMutexInterop(t *testing.T) {
 	cancel()
 	v3done := make(chan error, 1)
 	go func() { v3done <- theirs.Lock(ctx) }()
-	waitKeys(t, ctx, gw, "shared/", 2)
+	tu.WaitKeys(t, ctx, gw, "shared/", 2)
 	ctl := startCtl(t, eps, "lock", "--ttl=10", "shared")
-	waitKeys(t, ctx, gw, "shared/", 3)
+	tu.WaitKeys(t, ctx, gw, "shared/", 3)
 
 	// 2. We unlock: clientv3 (first in line) gets it, etcdctl still waits.
 	tu.NoErr(t, ours.Unlock(ctx))
@@ -211,7 +210,7 @@ func TestMutexInterop(t *testing.T) {
 	// 4. We wait; etcdctl releases; we get it.
 	oursDone := make(chan error, 1)
 	go func() { oursDone <- ours.Lock(ctx) }()
-	waitKeys(t, ctx, gw, "shared/", 2)
+	tu.WaitKeys(t, ctx, gw, "shared/", 2)
 	ctl.release(t)
 	tu.NoErr(t, <-oursDone)
 	// A guarded write with our compare, then clientv3's IsOwner compare on its
@@ -220,18 +219,4 @@ func TestMutexInterop(t *testing.T) {
 	tu.NoErr(t, err)
 	tu.Eq(t, "clientv3's guarded write while we hold", r.Succeeded, false)
 	tu.NoErr(t, ours.Unlock(ctx))
-}
-
-// waitKeys waits until n keys exist under prefix.
-func waitKeys(t testing.TB, ctx context.Context, c *gateway.Client, prefix string, n int64) {
-	t.Helper()
-	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, prefix))
-	defer w.Stop()
-	for tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, prefix, gateway.WithCountOnly())).Count < n {
-		select {
-		case <-w.Events():
-		case <-ctx.Done():
-			t.Fatalf("fewer than %d keys under %s", n, prefix)
-		}
-	}
 }

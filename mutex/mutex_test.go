@@ -28,13 +28,6 @@ var endpoints []string
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(tu.WithServer(m, &endpoints)) }
 
-func newLease(t testing.TB, ctx context.Context, c *gateway.Client, ttl int64) *lease.Lease {
-	t.Helper()
-	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(ttl)))
-	t.Cleanup(func() { l.Close(context.Background()) })
-	return l
-}
-
 // keys lists the keys under prefix.
 func keys(t testing.TB, ctx context.Context, c *gateway.Client, prefix string) []string {
 	t.Helper()
@@ -46,25 +39,11 @@ func keys(t testing.TB, ctx context.Context, c *gateway.Client, prefix string) [
 	return ks
 }
 
-// queued waits until n keys exist under prefix.
-func queued(t testing.TB, ctx context.Context, c *gateway.Client, prefix string, n int) {
-	t.Helper()
-	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, prefix))
-	defer w.Stop()
-	for len(keys(t, ctx, c, prefix)) < n {
-		select {
-		case <-w.Events():
-		case <-ctx.Done():
-			t.Fatalf("only %d of %d keys under %s", len(keys(t, ctx, c, prefix)), n, prefix)
-		}
-	}
-}
-
 func TestMutex(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	l1, l2 := newLease(t, ctx, c, 30), newLease(t, ctx, c, 30)
+	l1, l2 := tu.Lease(t, ctx, c, 30), tu.Lease(t, ctx, c, 30)
 	m1, m2 := mutex.New(l1, "lk"), mutex.New(l2, "lk")
 	tu.Eq(t, "key", m1.Key(), fmt.Sprintf("lk/%x", l1.ID()))
 	tu.Is(t, context.Cause(m1.Context()), mutex.ErrNotLocked)
@@ -92,7 +71,7 @@ func TestMutex(t *testing.T) {
 	// A waiter gets the lock when the holder unlocks, with a greater token.
 	done := make(chan error, 1)
 	go func() { done <- m2.Lock(ctx) }()
-	queued(t, ctx, c, "lk/", 2)
+	tu.WaitKeys(t, ctx, c, "lk/", int64(2))
 	held := m1.Context()
 	tu.NoErr(t, m1.Unlock(ctx))
 	tu.Is(t, context.Cause(held), mutex.ErrNotLocked)
@@ -131,7 +110,7 @@ func TestStaleUnlockIsFenced(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	l := newLease(t, ctx, c, 30)
+	l := tu.Lease(t, ctx, c, 30)
 	m := mutex.New(l, "fence")
 	tu.NoErr(t, m.Lock(ctx))
 	lost := m.Context()
@@ -233,10 +212,10 @@ func TestLossSignalPrecedesTakeover(t *testing.T) {
 	others := tu.Except(cl, f)
 	hc := tu.Client(t, cl.Endpoints()[f:f+1], func(cfg *gateway.Config) { cfg.RequestTimeout = 500 * time.Millisecond })
 	oc := tu.Client(t, others)
-	holder := mutex.New(newLease(t, ctx, hc, 2), "loss")
+	holder := mutex.New(tu.Lease(t, ctx, hc, 2), "loss")
 	tu.NoErr(t, holder.Lock(ctx))
 	lostSignal := holder.Done()
-	contender := mutex.New(newLease(t, ctx, oc, 10), "loss")
+	contender := mutex.New(tu.Lease(t, ctx, oc, 10), "loss")
 	acquired := make(chan time.Time, 1)
 	go func() {
 		if err := contender.Lock(ctx); err != nil {
@@ -244,7 +223,7 @@ func TestLossSignalPrecedesTakeover(t *testing.T) {
 		}
 		acquired <- time.Now()
 	}()
-	queued(t, ctx, oc, "loss/", 2)
+	tu.WaitKeys(t, ctx, oc, "loss/", int64(2))
 
 	tu.NoErr(t, cl.Members[f].Pause())
 	paused := time.Now()
@@ -279,12 +258,12 @@ func TestWaiterStopsWhenLeaseEnds(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	holder := mutex.New(newLease(t, ctx, c, 30), "wl")
+	holder := mutex.New(tu.Lease(t, ctx, c, 30), "wl")
 	tu.NoErr(t, holder.Lock(ctx))
-	wl := newLease(t, ctx, c, 3) // renewed each second: the revocation is seen within one
+	wl := tu.Lease(t, ctx, c, 3) // renewed each second: the revocation is seen within one
 	done := make(chan error, 1)
 	go func() { done <- mutex.New(wl, "wl").Lock(ctx) }()
-	queued(t, ctx, c, "wl/", 2)
+	tu.WaitKeys(t, ctx, c, "wl/", int64(2))
 	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, wl.ID()))
 	tu.Is(t, <-done, mutex.ErrLost, lease.ErrLost)
 	tu.NoErr(t, holder.Unlock(ctx))
@@ -313,7 +292,7 @@ func TestCancelLeavesNothing(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	holder := mutex.New(newLease(t, ctx, c, 30), "cx")
+	holder := mutex.New(tu.Lease(t, ctx, c, 30), "cx")
 	// Lock's requests: 1 creates the key, 2 checks, 3 opens the watch, 4
 	// re-checks after the release; 0 cancels before Lock.
 	for at := int64(0); at <= 4; at++ {
@@ -325,7 +304,7 @@ func TestCancelLeavesNothing(t *testing.T) {
 			cancel()
 		}
 		wc := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: tr} })
-		wl := newLease(t, ctx, c, 30)
+		wl := tu.Lease(t, ctx, c, 30)
 		// The waiter uses the same lease through the cancelling client.
 		adopted := tu.Must[*lease.Lease](t)(lease.New(ctx, wc, lease.WithID(wl.ID())))
 		base := tr.n.Load()
@@ -395,12 +374,12 @@ func handoffs(t testing.TB, ctx context.Context, eps []string, holders, waiters 
 	t.Cleanup(tr.CloseIdleConnections)
 	hs := make([]locker, holders)
 	for i := range hs {
-		hs[i] = mk(newLease(t, ctx, c, 60))
+		hs[i] = mk(tu.Lease(t, ctx, c, 60))
 		tu.NoErr(t, hs[i].Lock(ctx))
 	}
 	ms := make([]locker, waiters)
 	for i := range ms {
-		ms[i] = mk(newLease(t, ctx, c, 60))
+		ms[i] = mk(tu.Lease(t, ctx, c, 60))
 	}
 	var mu sync.Mutex
 	var releases, acquires []time.Time

@@ -34,7 +34,7 @@ func TestRWMutex(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	l := newLease(t, ctx, c, 30) // one lease can back many RWMutex objects
+	l := tu.Lease(t, ctx, c, 30) // one lease can back many RWMutex objects
 	r1, r2, r3 := mutex.NewRWMutex(l, "rw"), mutex.NewRWMutex(l, "rw"), mutex.NewRWMutex(l, "rw")
 	w := mutex.NewRWMutex(l, "rw")
 	late := mutex.NewRWMutex(l, "rw")
@@ -49,10 +49,10 @@ func TestRWMutex(t *testing.T) {
 	// A writer queues behind them, and a reader that comes later queues behind
 	// the writer: writers are not starved.
 	wDone := lockAsync(w.Lock, ctx)
-	queued(t, ctx, c, "rw/", 4)
+	tu.WaitKeys(t, ctx, c, "rw/", int64(4))
 	tu.Is(t, late.TryRLock(ctx), mutex.ErrLocked)
 	lateDone := lockAsync(late.RLock, ctx)
-	queued(t, ctx, c, "rw/", 5)
+	tu.WaitKeys(t, ctx, c, "rw/", int64(5))
 	tu.NoErr(t, r1.RUnlock(ctx))
 	tu.NoErr(t, r2.RUnlock(ctx))
 	pending(t, "the writer", wDone)
@@ -87,7 +87,7 @@ func TestRWMutexHammer(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := tu.Client(t, cl.Endpoints())
-			rw := mutex.NewRWMutex(newLease(t, ctx, c, 10), "rwh")
+			rw := mutex.NewRWMutex(tu.Lease(t, ctx, c, 10), "rwh")
 			for round := 0; round < 8; round++ {
 				write := (i+round)%4 == 0
 				if write {
@@ -136,7 +136,7 @@ func TestSemaphore(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	l := newLease(t, ctx, c, 30)
+	l := tu.Lease(t, ctx, c, 30)
 	_, err := mutex.NewSemaphore(l, "sem", 0)
 	if err == nil {
 		t.Fatal("a semaphore of 0 slots was accepted")
@@ -159,13 +159,13 @@ func TestSemaphore(t *testing.T) {
 		s := sem()
 		waiters = append(waiters, s)
 		dones = append(dones, lockAsync(s.Acquire, ctx))
-		queued(t, ctx, c, "sem/", n+i+1)
+		tu.WaitKeys(t, ctx, c, "sem/", int64(n+i+1))
 	}
 	// A waiter in the middle gives up: the ones behind it still get in.
 	cctx, cancel := context.WithCancel(ctx)
 	quitter := sem()
 	quitDone := lockAsync(quitter.Acquire, cctx)
-	queued(t, ctx, c, "sem/", n+waiting+1)
+	tu.WaitKeys(t, ctx, c, "sem/", int64(n+waiting+1))
 	cancel()
 	tu.Is(t, <-quitDone, context.Canceled)
 	for i := range waiters {
@@ -201,7 +201,7 @@ func TestSemaphoreHammer(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := tu.Client(t, cl.Endpoints())
-			s, err := mutex.NewSemaphore(newLease(t, ctx, c, 10), "semh", n)
+			s, err := mutex.NewSemaphore(tu.Lease(t, ctx, c, 10), "semh", n)
 			if err != nil {
 				errs <- err
 				return

@@ -24,13 +24,6 @@ var endpoints []string
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(tu.WithServer(m, &endpoints)) }
 
-func newLease(t testing.TB, ctx context.Context, c *gateway.Client, ttl int64) *lease.Lease {
-	t.Helper()
-	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(ttl)))
-	t.Cleanup(func() { l.Close(context.Background()) })
-	return l
-}
-
 func TestQueueOrder(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
@@ -119,7 +112,7 @@ func TestWorkQueueNackAndDeadLetters(t *testing.T) {
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
 	q := queue.NewWork(c, "wq", queue.WithMaxAttempts(2))
-	l := newLease(t, ctx, c, 30)
+	l := tu.Lease(t, ctx, c, 30)
 	tu.NoErr(t, q.Enqueue(ctx, "flaky", 0))
 	tu.NoErr(t, q.Enqueue(ctx, "fine", 0))
 
@@ -127,7 +120,7 @@ func TestWorkQueueNackAndDeadLetters(t *testing.T) {
 	tu.Eq(t, "first", string(it.Value), "flaky")
 	tu.Eq(t, "attempt", it.Attempt, 1)
 	// Claims are exclusive: the next claim gets the other item.
-	it2 := tu.Must[*queue.Item](t)(q.Claim(ctx, newLease(t, ctx, c, 30)))
+	it2 := tu.Must[*queue.Item](t)(q.Claim(ctx, tu.Lease(t, ctx, c, 30)))
 	tu.Eq(t, "second consumer's", string(it2.Value), "fine")
 	tu.NoErr(t, it2.Ack(ctx))
 	tu.Is(t, it2.Ack(ctx), queue.ErrClaimLost)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	"github.com/etcdgw/etcdgw/lease"
 )
 
 // Client returns a gateway client for endpoints, closed in t.Cleanup.
@@ -132,4 +133,41 @@ func (s serverM) Run() int {
 func Except(cl *etcdtest.Cluster, i int) []string {
 	eps := cl.Endpoints()
 	return append(eps[:i:i], eps[i+1:]...)
+}
+
+// Lease grants a lease of ttl seconds kept alive through c, closed in
+// t.Cleanup.
+func Lease(t testing.TB, ctx context.Context, c *gateway.Client, ttl int64) *lease.Lease {
+	t.Helper()
+	l, err := lease.New(ctx, c, lease.WithTTL(ttl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close(context.Background()) })
+	return l
+}
+
+// WaitKeys waits until at least n keys exist under prefix, failing t when ctx
+// ends first.
+func WaitKeys(t testing.TB, ctx context.Context, c *gateway.Client, prefix string, n int64) {
+	t.Helper()
+	w, err := c.WatchPrefix(ctx, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for {
+		r, err := c.GetPrefix(ctx, prefix, gateway.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Count >= n {
+			return
+		}
+		select {
+		case <-w.Events():
+		case <-ctx.Done():
+			t.Fatalf("%d keys under %s, want %d", r.Count, prefix, n)
+		}
+	}
 }
