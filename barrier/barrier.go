@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/await"
 	"github.com/etcdgw/etcdgw/lease"
 )
 
@@ -87,36 +88,18 @@ func Wait(ctx context.Context, c *gateway.Client, key string) error {
 	}
 }
 
-// awaitEvent waits for an event on key (with opts) after revision rev, for ctx,
-// or for done to close (with doneErr's result).
+// awaitEvent waits for a change to key (with opts) after revision rev, or for
+// ctx or, if l is not nil, the lease to end.
 func awaitEvent(ctx context.Context, c *gateway.Client, key string, rev int64, l *lease.Lease, opts ...gateway.Option) error {
-	w, err := c.Watch(ctx, key, append(opts, gateway.WithRev(rev+1))...)
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
 	var leaseDone <-chan struct{}
 	if l != nil {
 		leaseDone = l.Done()
 	}
-	for {
-		select {
-		case resp, ok := <-w.Events():
-			if !ok {
-				if err := w.Err(); err != nil {
-					return err
-				}
-				return ctx.Err()
-			}
-			if len(resp.Events) > 0 {
-				return nil
-			}
-		case <-leaseDone:
-			return l.Err()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	err := await.Change(ctx, c, key, rev, leaseDone, opts...)
+	if errors.Is(err, await.ErrStopped) {
+		return l.Err()
 	}
+	return err
 }
 
 // DoubleBarrier lets count participants enter together and leave together.

@@ -20,21 +20,6 @@ var endpoints []string
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(tu.WithServer(m, &endpoints)) }
 
-func async(ctx context.Context, f func(context.Context) error) chan error {
-	done := make(chan error, 1)
-	go func() { done <- f(ctx) }()
-	return done
-}
-
-func pending(t *testing.T, what string, done chan error) {
-	t.Helper()
-	select {
-	case err := <-done:
-		t.Fatalf("%s returned (%v) while it should wait", what, err)
-	case <-time.After(100 * time.Millisecond):
-	}
-}
-
 func TestBarrier(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
@@ -45,9 +30,9 @@ func TestBarrier(t *testing.T) {
 	tu.NoErr(t, holder.Hold(ctx))
 	tu.NoErr(t, holder.Hold(ctx)) // again, same lease
 	tu.Is(t, barrier.New(tu.Lease(t, ctx, c, 30), "gate").Hold(ctx), barrier.ErrHeld)
-	w1 := async(ctx, holder.Wait)
-	w2 := async(ctx, func(ctx context.Context) error { return barrier.Wait(ctx, c, "gate") })
-	pending(t, "a waiter", w1)
+	w1 := tu.Async(ctx, holder.Wait)
+	w2 := tu.Async(ctx, func(ctx context.Context) error { return barrier.Wait(ctx, c, "gate") })
+	tu.Pending(t, "a waiter", w1, 100*time.Millisecond)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	tu.Is(t, barrier.Wait(short, c, "gate"), context.DeadlineExceeded)
 	cancel()
@@ -60,8 +45,8 @@ func TestBarrier(t *testing.T) {
 	l := tu.Lease(t, ctx, c, 30)
 	crashed := barrier.New(l, "gate")
 	tu.NoErr(t, crashed.Hold(ctx))
-	w3 := async(ctx, func(ctx context.Context) error { return barrier.Wait(ctx, c, "gate") })
-	pending(t, "a waiter", w3)
+	w3 := tu.Async(ctx, func(ctx context.Context) error { return barrier.Wait(ctx, c, "gate") })
+	tu.Pending(t, "a waiter", w3, 100*time.Millisecond)
 	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, l.ID())) // what expiry does
 	tu.NoErr(t, <-w3)
 }
@@ -78,15 +63,15 @@ func TestDoubleBarrier(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		ps = append(ps, tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDouble(tu.Lease(t, ctx, c, 30), "db", 3)))
 	}
-	e0, e1 := async(ctx, ps[0].Enter), async(ctx, ps[1].Enter)
+	e0, e1 := tu.Async(ctx, ps[0].Enter), tu.Async(ctx, ps[1].Enter)
 	tu.WaitKeys(t, ctx, c, "db/waiters/", 2)
-	pending(t, "Enter with 2 of 3", e0)
+	tu.Pending(t, "Enter with 2 of 3", e0, 100*time.Millisecond)
 	tu.NoErr(t, ps[2].Enter(ctx))
 	tu.NoErr(t, <-e0)
 	tu.NoErr(t, <-e1)
 
-	l0, l1 := async(ctx, ps[0].Leave), async(ctx, ps[1].Leave)
-	pending(t, "Leave with one still in", l0)
+	l0, l1 := tu.Async(ctx, ps[0].Leave), tu.Async(ctx, ps[1].Leave)
+	tu.Pending(t, "Leave with one still in", l0, 100*time.Millisecond)
 	tu.NoErr(t, ps[2].Leave(ctx))
 	tu.NoErr(t, <-l0)
 	tu.NoErr(t, <-l1)
@@ -105,7 +90,7 @@ func TestDoubleBarrierCrash(t *testing.T) {
 	}
 	a, b := mk(tu.Lease(t, ctx, c, 30)), mk(tu.Lease(t, ctx, c, 30))
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	ea, eb := async(short, a.Enter), async(short, b.Enter)
+	ea, eb := tu.Async(short, a.Enter), tu.Async(short, b.Enter)
 	tu.Is(t, <-ea, context.DeadlineExceeded)
 	tu.Is(t, <-eb, context.DeadlineExceeded)
 	cancel()
@@ -113,12 +98,12 @@ func TestDoubleBarrierCrash(t *testing.T) {
 
 	cl3 := tu.Lease(t, ctx, c, 30)
 	crasher := mk(cl3)
-	ea, eb = async(ctx, a.Enter), async(ctx, b.Enter)
+	ea, eb = tu.Async(ctx, a.Enter), tu.Async(ctx, b.Enter)
 	tu.NoErr(t, crasher.Enter(ctx))
 	tu.NoErr(t, <-ea)
 	tu.NoErr(t, <-eb)
-	la, lb := async(ctx, a.Leave), async(ctx, b.Leave)
-	pending(t, "Leave while the crashed participant's lease lives", la)
+	la, lb := tu.Async(ctx, a.Leave), tu.Async(ctx, b.Leave)
+	tu.Pending(t, "Leave while the crashed participant's lease lives", la, 100*time.Millisecond)
 	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, cl3.ID())) // what its expiry does
 	tu.NoErr(t, <-la)
 	tu.NoErr(t, <-lb)

@@ -42,13 +42,6 @@ func leaderValue(l election.Leadership) string {
 	return string(l.Leader.Value)
 }
 
-// campaignAsync campaigns in a goroutine; the result arrives on the channel.
-func campaignAsync(ctx context.Context, e *election.Election, value string) chan error {
-	done := make(chan error, 1)
-	go func() { done <- e.Campaign(ctx, value) }()
-	return done
-}
-
 func TestElection(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
@@ -67,7 +60,7 @@ func TestElection(t *testing.T) {
 	tu.Eq(t, "observed", leaderValue(observed(t, ctx, obs)), "a1")
 	term := a.Rev()
 	leading := a.Context()
-	bDone := campaignAsync(ctx, b, "b1")
+	bDone := tu.Async(ctx, func(ctx context.Context) error { return b.Campaign(ctx, "b1") })
 	tu.NoErr(t, a.Proclaim(ctx, "a2"))
 	tu.Eq(t, "observed after Proclaim", leaderValue(observed(t, ctx, obs)), "a2")
 	kv := tu.Must[*gateway.KeyValue](t)(b.Leader(ctx))
@@ -93,7 +86,7 @@ func TestElection(t *testing.T) {
 
 	// A campaign whose ctx ends leaves no key.
 	cctx, cancel := context.WithCancel(ctx)
-	aDone := campaignAsync(cctx, a, "a3")
+	aDone := tu.Async(cctx, func(ctx context.Context) error { return a.Campaign(ctx, "a3") })
 	tu.WaitKeys(t, ctx, c, "el/", 2)
 	cancel()
 	tu.Is(t, <-aDone, context.Canceled)
@@ -143,9 +136,9 @@ func TestLeaderFailover(t *testing.T) {
 	b := election.New(tu.Lease(t, ctx, tu.Client(t, others), 2), "fo")
 	cc := election.New(tu.Lease(t, ctx, tu.Client(t, others), 2), "fo")
 	oc := tu.Client(t, others)
-	bDone := campaignAsync(ctx, b, "b")
+	bDone := tu.Async(ctx, func(ctx context.Context) error { return b.Campaign(ctx, "b") })
 	tu.WaitKeys(t, ctx, oc, "fo/", 2)
-	cDone := campaignAsync(ctx, cc, "c")
+	cDone := tu.Async(ctx, func(ctx context.Context) error { return cc.Campaign(ctx, "c") })
 	tu.WaitKeys(t, ctx, oc, "fo/", 3)
 	octx, stopObserving := context.WithCancel(ctx)
 	defer func() {
@@ -218,7 +211,7 @@ func TestObserveSurvivesCompaction(t *testing.T) {
 
 	cl.Members[f].Kill()
 	b := election.New(tu.Lease(t, ctx, c, 30), "oc")
-	bDone := campaignAsync(ctx, b, "b")
+	bDone := tu.Async(ctx, func(ctx context.Context) error { return b.Campaign(ctx, "b") })
 	tu.WaitKeys(t, ctx, c, "oc/", 2)
 	tu.NoErr(t, a.Resign(ctx))
 	tu.NoErr(t, <-bDone)

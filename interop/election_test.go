@@ -8,27 +8,18 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/etcdgw/etcdgw/election"
-	"github.com/etcdgw/etcdgw/internal/etcdtest"
 	tu "github.com/etcdgw/etcdgw/internal/testutil"
-	"github.com/etcdgw/etcdgw/lease"
 )
 
 // TestElectionInterop: this package's Election, clientv3's
 // concurrency.Election and `etcdctl elect` take part in one election, in the
 // order they campaigned, and our Observe follows all of them.
 func TestElectionInterop(t *testing.T) {
-	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
-	eps := cl.Endpoints()
-	gw := tu.Client(t, eps)
-	v3 := v3client(t, eps)
-	l := tu.Must[*lease.Lease](t)(lease.New(ctx, gw, lease.WithTTL(10)))
-	defer l.Close(context.Background())
-	ours := election.New(l, "mixed")
-	sess, err := concurrency.NewSession(v3, concurrency.WithTTL(10))
-	tu.NoErr(t, err)
-	defer sess.Close()
-	theirs := concurrency.NewElection(sess, "mixed")
+	p := newParties(t, ctx)
+	eps, gw := p.endpoints, p.gw
+	ours := election.New(p.lease, "mixed")
+	theirs := concurrency.NewElection(p.session, "mixed")
 
 	octx, stop := context.WithCancel(ctx)
 	obs := election.Observe(octx, gw, "mixed")

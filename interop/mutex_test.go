@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/goleak"
 
+	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
 	tu "github.com/etcdgw/etcdgw/internal/testutil"
 	"github.com/etcdgw/etcdgw/lease"
@@ -159,21 +160,39 @@ func (h *ctlHolder) release(t *testing.T) {
 	tu.NoErr(t, h.err)
 }
 
+// parties are the two clients of one server that the interop tests set side
+// by side: ours with a lease, clientv3 with a session, both closed in
+// t.Cleanup.
+type parties struct {
+	endpoints []string
+	gw        *gateway.Client
+	lease     *lease.Lease
+	v3        *clientv3.Client
+	session   *concurrency.Session
+}
+
+func newParties(t *testing.T, ctx context.Context) parties {
+	t.Helper()
+	cl := etcdtest.Single(t)
+	p := parties{endpoints: cl.Endpoints()}
+	p.gw = tu.Client(t, p.endpoints)
+	p.v3 = v3client(t, p.endpoints)
+	p.lease = tu.Lease(t, ctx, p.gw, 10)
+	sess, err := concurrency.NewSession(p.v3, concurrency.WithTTL(10))
+	tu.NoErr(t, err)
+	t.Cleanup(func() { sess.Close() })
+	p.session = sess
+	return p
+}
+
 // TestMutexInterop: this package's Mutex, clientv3's concurrency.Mutex and
 // `etcdctl lock` on one name exclude each other and queue in one order.
 func TestMutexInterop(t *testing.T) {
-	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
-	eps := cl.Endpoints()
-	gw := tu.Client(t, eps)
-	v3 := v3client(t, eps)
-	l := tu.Must[*lease.Lease](t)(lease.New(ctx, gw, lease.WithTTL(10)))
-	defer l.Close(context.Background())
+	p := newParties(t, ctx)
+	eps, gw, v3, l := p.endpoints, p.gw, p.v3, p.lease
 	ours := mutex.New(l, "shared")
-	sess, err := concurrency.NewSession(v3, concurrency.WithTTL(10))
-	tu.NoErr(t, err)
-	defer sess.Close()
-	theirs := concurrency.NewMutex(sess, "shared")
+	theirs := concurrency.NewMutex(p.session, "shared")
 
 	// Same key layout.
 	tu.Eq(t, "our key", ours.Key(), fmt.Sprintf("shared/%x", l.ID()))

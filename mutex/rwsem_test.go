@@ -13,23 +13,6 @@ import (
 	"github.com/etcdgw/etcdgw/mutex"
 )
 
-// lockAsync starts lock in a goroutine and returns the channel its error
-// arrives on.
-func lockAsync(lock func(context.Context) error, ctx context.Context) chan error {
-	done := make(chan error, 1)
-	go func() { done <- lock(ctx) }()
-	return done
-}
-
-func pending(t *testing.T, what string, done chan error) {
-	t.Helper()
-	select {
-	case err := <-done:
-		t.Fatalf("%s returned (%v) while it should wait", what, err)
-	default:
-	}
-}
-
 func TestRWMutex(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
@@ -48,17 +31,17 @@ func TestRWMutex(t *testing.T) {
 	tu.Is(t, r1.Unlock(ctx), mutex.ErrNotLocked) // holds read, not write
 	// A writer queues behind them, and a reader that comes later queues behind
 	// the writer: writers are not starved.
-	wDone := lockAsync(w.Lock, ctx)
+	wDone := tu.Async(ctx, w.Lock)
 	tu.WaitKeys(t, ctx, c, "rw/", int64(4))
 	tu.Is(t, late.TryRLock(ctx), mutex.ErrLocked)
-	lateDone := lockAsync(late.RLock, ctx)
+	lateDone := tu.Async(ctx, late.RLock)
 	tu.WaitKeys(t, ctx, c, "rw/", int64(5))
 	tu.NoErr(t, r1.RUnlock(ctx))
 	tu.NoErr(t, r2.RUnlock(ctx))
-	pending(t, "the writer", wDone)
+	tu.Pending(t, "the writer", wDone, 0)
 	tu.NoErr(t, r3.RUnlock(ctx))
 	tu.NoErr(t, <-wDone)
-	pending(t, "the late reader", lateDone)
+	tu.Pending(t, "the late reader", lateDone, 0)
 	// The writer's guarded write works; a reader's compare does not hold for
 	// a key it does not have.
 	r := tu.Must[*gateway.TxnResponse](t)(c.Txn().If(w.IsOwner()).Then(gateway.OpPut("rw-data", "w")).Commit(ctx))
@@ -158,22 +141,22 @@ func TestSemaphore(t *testing.T) {
 	for i := 0; i < waiting; i++ {
 		s := sem()
 		waiters = append(waiters, s)
-		dones = append(dones, lockAsync(s.Acquire, ctx))
+		dones = append(dones, tu.Async(ctx, s.Acquire))
 		tu.WaitKeys(t, ctx, c, "sem/", int64(n+i+1))
 	}
 	// A waiter in the middle gives up: the ones behind it still get in.
 	cctx, cancel := context.WithCancel(ctx)
 	quitter := sem()
-	quitDone := lockAsync(quitter.Acquire, cctx)
+	quitDone := tu.Async(cctx, quitter.Acquire)
 	tu.WaitKeys(t, ctx, c, "sem/", int64(n+waiting+1))
 	cancel()
 	tu.Is(t, <-quitDone, context.Canceled)
 	for i := range waiters {
-		pending(t, fmt.Sprintf("waiter %d", i), dones[i])
+		tu.Pending(t, fmt.Sprintf("waiter %d", i), dones[i], 0)
 		tu.NoErr(t, holders[i%len(holders)].Release(ctx))
 		tu.NoErr(t, <-dones[i])
 		for j := i + 1; j < len(dones); j++ {
-			pending(t, fmt.Sprintf("waiter %d", j), dones[j])
+			tu.Pending(t, fmt.Sprintf("waiter %d", j), dones[j], 0)
 		}
 		holders[i%len(holders)] = waiters[i]
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/await"
 )
 
 // enqueue adds the values in one txn, under <items><priority>/<sequence>: the
@@ -60,22 +61,14 @@ func head(ctx context.Context, c *gateway.Client, items string, n int64) ([]gate
 	return r.Kvs, r.Header.Revision, nil
 }
 
-// waitChange waits for a change under prefix after revision rev.
-func waitChange(ctx context.Context, c *gateway.Client, prefix string, rev int64, opts ...gateway.Option) error {
-	w, err := c.WatchPrefix(ctx, prefix, append(opts, gateway.WithRev(rev+1))...)
-	if err != nil {
-		return err
+// waitChange waits for a change under prefix after revision rev, or for stop
+// to close; a compacted history counts as a change (the caller looks again).
+func waitChange(ctx context.Context, c *gateway.Client, prefix string, rev int64, stop <-chan struct{}, opts ...gateway.Option) error {
+	err := await.Change(ctx, c, prefix, rev, stop, append(opts, gateway.WithPrefix())...)
+	if errors.Is(err, gateway.ErrCompacted) || errors.Is(err, await.ErrStopped) {
+		return nil
 	}
-	defer w.Stop()
-	for resp := range w.Events() {
-		if len(resp.Events) > 0 {
-			return nil
-		}
-	}
-	if err := w.Err(); err != nil && !errors.Is(err, gateway.ErrCompacted) {
-		return err
-	}
-	return ctx.Err()
+	return err
 }
 
 // PriorityQueue hands each item to exactly one Dequeue, lower priorities
@@ -123,7 +116,7 @@ func (q *PriorityQueue) Dequeue(ctx context.Context) ([]byte, error) {
 			return nil, fmt.Errorf("queue: dequeue: %w", err)
 		}
 		if len(kvs) == 0 {
-			if err := waitChange(ctx, q.c, q.items, rev, gateway.WithFilterDelete()); err != nil {
+			if err := waitChange(ctx, q.c, q.items, rev, nil, gateway.WithFilterDelete()); err != nil {
 				return nil, fmt.Errorf("queue: dequeue: %w", err)
 			}
 			continue

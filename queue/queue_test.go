@@ -61,7 +61,9 @@ func TestQueueOrder(t *testing.T) {
 		got += string(tu.Must[[]byte](t)(pq.Dequeue(ctx)))
 	}
 	tu.Eq(t, "priority order", got, "vywxz")
-	_ = tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, "q/", gateway.WithCountOnly()))
+	for _, p := range []string{"q/items/", "pq/items/"} {
+		tu.Eq(t, "items left under "+p, tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, p, gateway.WithCountOnly())).Count, int64(0))
+	}
 }
 
 // TestQueueEachItemOnce: concurrent consumers of a FIFO queue get every item

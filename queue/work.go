@@ -109,12 +109,8 @@ func (q *WorkQueue) Claim(ctx context.Context, l *lease.Lease) (*Item, error) {
 		if rev == 0 {
 			continue // lost a race for an item: look again at once
 		}
-		wctx, cancel := context.WithCancel(ctx)
-		stop := context.AfterFunc(l.Context(), cancel)
-		err = waitChange(wctx, q.c, q.name+"/", rev)
-		stop()
-		cancel()
-		if err != nil && ctx.Err() == nil && l.Err() == nil {
+		// The lease ending stops the wait; the loop then reports it.
+		if err := waitChange(ctx, q.c, q.name+"/", rev, l.Done()); err != nil {
 			return nil, fmt.Errorf("queue %s: claim: %w", q.name, err)
 		}
 	}

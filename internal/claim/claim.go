@@ -13,6 +13,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/await"
 	"github.com/etcdgw/etcdgw/lease"
 )
 
@@ -212,45 +213,23 @@ func (k *Claim) wait(ctx context.Context, kd *Kind, rev int64, try bool) error {
 // block waits for an event on what v names, after revision at, or for ctx or
 // the lease to end.
 func (k *Claim) block(ctx context.Context, v Verdict, at int64) error {
-	opts := []gateway.Option{gateway.WithRev(at + 1)}
+	var opts []gateway.Option
 	if v.Prefix {
 		opts = append(opts, gateway.WithPrefix())
 	}
 	if v.FilterPut {
 		opts = append(opts, gateway.WithFilterPut())
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := k.c.Watch(wctx, v.Key, opts...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("waiting for %s: %w", v.Key, err)
+	err := await.Change(ctx, k.c, v.Key, at, k.l.Done(), opts...)
+	switch {
+	case err == nil, errors.Is(err, gateway.ErrCompacted):
+		return nil // check again: a history that is gone does not change the state
+	case errors.Is(err, await.ErrStopped):
+		return k.Lost(k.leaseEnded())
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
-	defer w.Stop()
-	for {
-		select {
-		case r, ok := <-w.Events():
-			if !ok {
-				err := w.Err()
-				switch {
-				case errors.Is(err, gateway.ErrCompacted):
-					return nil // check again: the history is gone, the state is not
-				case ctx.Err() != nil:
-					return ctx.Err()
-				}
-				return fmt.Errorf("waiting for %s: %w", v.Key, err)
-			}
-			if len(r.Events) > 0 {
-				return nil
-			}
-		case <-k.l.Done():
-			return k.Lost(k.leaseEnded())
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return fmt.Errorf("waiting for %s: %w", v.Key, err)
 }
 
 // Lost wraps cause so that it matches ErrLost.
@@ -331,11 +310,7 @@ func (k *Claim) watchLoss(ctx context.Context, rev, from int64, joined chan stru
 	retry := backoff.NewExponentialBackOff()
 	retry.MaxElapsedTime = 0
 	for {
-		w, err := k.c.Watch(ctx, k.key, gateway.WithRev(from+1), gateway.WithFilterPut())
-		if err == nil {
-			err = k.awaitDelete(ctx, w)
-			w.Stop()
-		}
+		err := await.Change(ctx, k.c, k.key, from, nil, gateway.WithFilterPut())
 		switch {
 		case k.l.Err() != nil:
 			lose(k.Lost(k.leaseEnded()))
@@ -361,26 +336,6 @@ func (k *Claim) watchLoss(ctx context.Context, rev, from int64, joined chan stru
 		select {
 		case <-time.After(retry.NextBackOff()):
 		case <-ctx.Done():
-		}
-	}
-}
-
-// awaitDelete returns nil when w reports a deletion, or the watch's error.
-func (k *Claim) awaitDelete(ctx context.Context, w *gateway.Watch) error {
-	for {
-		select {
-		case r, ok := <-w.Events():
-			if !ok {
-				if err := w.Err(); err != nil {
-					return err
-				}
-				return ctx.Err()
-			}
-			if len(r.Events) > 0 {
-				return nil
-			}
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 }
