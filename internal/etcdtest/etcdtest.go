@@ -35,7 +35,7 @@ const DefaultVersion = "3.6.16"
 
 // Options says what cluster to start. The zero value starts one member.
 type Options struct {
-	// Size is the number of members: 1 or 3. Zero means 1.
+	// Size is the number of members: 1, 3, 5 or 7. Zero means 1.
 	Size int
 	// Binary is the etcd executable. Empty means Binary().
 	Binary string
@@ -66,7 +66,6 @@ type Member struct {
 	Name      string
 	ClientURL string // http://127.0.0.1:port, the client (and gateway) URL
 	PeerURL   string
-	dataDir   string
 	logPath   string
 	binary    string
 	args      []string
@@ -161,8 +160,8 @@ func Launch(opts Options) (*Cluster, error) {
 	if size == 0 {
 		size = 1
 	}
-	if size != 1 && size != 3 {
-		return nil, fmt.Errorf("etcdtest: size %d: want 1 or 3", size)
+	if size < 1 || size > 7 || size%2 == 0 {
+		return nil, fmt.Errorf("etcdtest: size %d: want 1, 3, 5 or 7", size)
 	}
 	timeout := opts.StartTimeout
 	if timeout == 0 {
@@ -188,17 +187,60 @@ func Launch(opts Options) (*Cluster, error) {
 	return nil, lastErr
 }
 
+// Spec is one member of a cluster before it runs: its name, URLs and flags.
+type Spec struct {
+	Name      string
+	ClientURL string // scheme://127.0.0.1:port
+	PeerURL   string // http://127.0.0.1:port
+	Args      []string
+}
+
+// Specs lays out a cluster of size members on 127.0.0.1, each with two free ports,
+// the data directory dataDir(name), and the flags that make them one new cluster,
+// followed by extra. The client URLs use scheme ("http" or "https").
+func Specs(size int, scheme string, dataDir func(name string) string, extra []string) ([]Spec, error) {
+	ports, err := freePorts(2 * size)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]Spec, size)
+	initial := make([]string, size)
+	for i := range specs {
+		specs[i] = Spec{
+			Name:      fmt.Sprintf("m%d", i),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
+			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+		}
+		initial[i] = specs[i].Name + "=" + specs[i].PeerURL
+	}
+	token := fmt.Sprintf("etcdtest-%d-%d", os.Getpid(), time.Now().UnixNano())
+	for i := range specs {
+		sp := &specs[i]
+		sp.Args = append([]string{
+			"--name=" + sp.Name,
+			"--data-dir=" + dataDir(sp.Name),
+			"--listen-client-urls=" + sp.ClientURL,
+			"--advertise-client-urls=" + sp.ClientURL,
+			"--listen-peer-urls=" + sp.PeerURL,
+			"--initial-advertise-peer-urls=" + sp.PeerURL,
+			"--initial-cluster=" + strings.Join(initial, ","),
+			"--initial-cluster-state=new",
+			"--initial-cluster-token=" + token,
+			"--log-level=warn",
+			// Short election timings keep failover tests quick on loopback.
+			"--heartbeat-interval=50",
+			"--election-timeout=500",
+		}, extra...)
+	}
+	return specs, nil
+}
+
 func launch(bin, version string, size int, opts Options) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "etcdtest-")
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{binary: bin, version: version, dir: dir}
-	ports, err := freePorts(2 * size)
-	if err != nil {
-		c.Stop()
-		return nil, err
-	}
 	scheme := "http"
 	args := append([]string(nil), opts.Args...)
 	if opts.TLS != nil {
@@ -215,37 +257,21 @@ func launch(bin, version string, size int, opts Options) (*Cluster, error) {
 		}
 		c.health = hc
 	}
-	var initial []string
-	for i := 0; i < size; i++ {
-		m := &Member{
-			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i]),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
-			dataDir:   filepath.Join(dir, fmt.Sprintf("m%d.data", i)),
-			logPath:   filepath.Join(dir, fmt.Sprintf("m%d.log", i)),
-			binary:    bin,
-			health:    c.health,
-		}
-		c.Members = append(c.Members, m)
-		initial = append(initial, m.Name+"="+m.PeerURL)
+	specs, err := Specs(size, scheme, func(name string) string { return filepath.Join(dir, name+".data") }, args)
+	if err != nil {
+		c.Stop()
+		return nil, err
 	}
-	token := fmt.Sprintf("etcdtest-%d-%d", os.Getpid(), time.Now().UnixNano())
-	for _, m := range c.Members {
-		m.args = append([]string{
-			"--name=" + m.Name,
-			"--data-dir=" + m.dataDir,
-			"--listen-client-urls=" + m.ClientURL,
-			"--advertise-client-urls=" + m.ClientURL,
-			"--listen-peer-urls=" + m.PeerURL,
-			"--initial-advertise-peer-urls=" + m.PeerURL,
-			"--initial-cluster=" + strings.Join(initial, ","),
-			"--initial-cluster-state=new",
-			"--initial-cluster-token=" + token,
-			"--log-level=warn",
-			// Short election timings keep failover tests quick on loopback.
-			"--heartbeat-interval=50",
-			"--election-timeout=500",
-		}, args...)
+	for _, sp := range specs {
+		c.Members = append(c.Members, &Member{
+			Name:      sp.Name,
+			ClientURL: sp.ClientURL,
+			PeerURL:   sp.PeerURL,
+			logPath:   filepath.Join(dir, sp.Name+".log"),
+			binary:    bin,
+			args:      sp.Args,
+			health:    c.health,
+		})
 	}
 	for _, m := range c.Members {
 		if err := m.startProcess(); err != nil {
@@ -373,6 +399,32 @@ func (m *Member) Kill() {
 	<-done
 }
 
+// Stop ends the member's process with SIGTERM, as an orderly shutdown, and waits
+// for it to exit (or for ctx, after which it is killed). Like Kill, it keeps the data.
+func (m *Member) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	cmd, done := m.cmd, m.done
+	m.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	// A paused process does not act on SIGTERM until it is continued.
+	_ = cmd.Process.Signal(syscall.SIGCONT)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+		m.mu.Lock()
+		if m.cmd == cmd {
+			m.cmd = nil
+		}
+		m.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		m.Kill()
+		return fmt.Errorf("etcdtest: member %s did not stop: %w", m.Name, ctx.Err())
+	}
+}
+
 // Restart starts the member again after Kill, with the same name, ports and data.
 // It does not wait for health: call WaitHealthy.
 func (m *Member) Restart() error { return m.startProcess() }
@@ -411,20 +463,35 @@ func (m *Member) Running() bool {
 
 // WaitHealthy polls the member's /health until it reports healthy or ctx ends.
 func (m *Member) WaitHealthy(ctx context.Context) error {
-	client := &http.Client{Timeout: time.Second}
-	if m.health != nil {
-		client = m.health
+	err := WaitURLHealthy(ctx, m.health, m.ClientURL, func() error {
+		if !m.Running() {
+			return fmt.Errorf("etcdtest: member %s is not running", m.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w; log tail:\n%s", err, m.LogTail(20))
 	}
-	defer client.CloseIdleConnections()
+	return nil
+}
+
+// WaitURLHealthy polls url's /health every 50ms until it reports healthy, ctx ends,
+// or alive (called before each poll) returns an error. A nil hc means a plain HTTP
+// client with a one-second timeout.
+func WaitURLHealthy(ctx context.Context, hc *http.Client, url string, alive func() error) error {
+	if hc == nil {
+		hc = &http.Client{Timeout: time.Second}
+		defer hc.CloseIdleConnections()
+	}
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	var last string
 	for {
-		if !m.Running() {
-			return fmt.Errorf("etcdtest: member %s is not running; log tail:\n%s", m.Name, m.LogTail(20))
+		if err := alive(); err != nil {
+			return err
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.ClientURL+"/health", nil)
-		resp, err := client.Do(req)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/health", nil)
+		resp, err := hc.Do(req)
 		if err == nil {
 			var body [256]byte
 			n, _ := resp.Body.Read(body[:])
@@ -438,7 +505,7 @@ func (m *Member) WaitHealthy(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("etcdtest: member %s not healthy (%s): %w; log tail:\n%s", m.Name, last, ctx.Err(), m.LogTail(20))
+			return fmt.Errorf("etcdtest: %s not healthy (%s): %w", url, last, ctx.Err())
 		case <-tick.C:
 		}
 	}
