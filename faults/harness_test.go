@@ -1,0 +1,280 @@
+package faults_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/integration"
+	"github.com/etcdgw/etcdgw/lease"
+)
+
+// ttl is the lease TTL of lock holders, candidates and consumers, in seconds.
+const ttl = 3
+
+// newCluster starts the three members a workload runs on.
+func newCluster(t *testing.T) *integration.Cluster {
+	t.Helper()
+	return integration.New(t, integration.WithMembers(3))
+}
+
+// actor is one client of a workload: a gateway client whose connections to each
+// member go through proxies of its own, so that faults can hit one client's
+// network alone.
+type actor struct {
+	id      int
+	c       *gateway.Client
+	proxies []*integration.Proxy
+}
+
+func newActor(t *testing.T, etcd *integration.Cluster, id int) *actor {
+	t.Helper()
+	a := &actor{id: id}
+	var eps []string
+	for _, m := range etcd.Members() {
+		p, err := integration.NewProxy(m.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		a.proxies = append(a.proxies, p)
+		eps = append(eps, p.URL())
+	}
+	c, err := gateway.New(gateway.Config{
+		Endpoints: eps,
+		// A call through a blackholed proxy gives up after this; then the
+		// next call goes to another member.
+		RequestTimeout: 3 * time.Second,
+		DialTimeout:    time.Second,
+		RetryTimeout:   3 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() }) // runs before the proxies close
+	a.c = c
+	return a
+}
+
+func newActors(t *testing.T, etcd *integration.Cluster, n int) []*actor {
+	out := make([]*actor, n)
+	for i := range out {
+		out[i] = newActor(t, etcd, i)
+	}
+	return out
+}
+
+// newLease grants a lease for an actor, retrying through faults until ctx ends.
+func (a *actor) newLease(ctx context.Context) (*lease.Lease, error) {
+	for {
+		l, err := lease.New(ctx, a.c, lease.WithTTL(ttl))
+		if err == nil {
+			return l, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !sleep(ctx, 100*time.Millisecond) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// sleep waits d or until ctx ends; false if ctx ended.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// fault is one kind of fault: run injects it and undoes it (or leaves the undoing
+// to heal when ctx ends first).
+type fault struct {
+	name string
+	run  func(ctx context.Context, rng *rand.Rand) error
+}
+
+// nemesis injects faults one after another, with a short healthy pause between
+// them, so that at most one member is down at a time and the cluster keeps its
+// quorum.
+type nemesis struct {
+	t      *testing.T
+	etcd   *integration.Cluster
+	actors []*actor
+	faults []fault
+
+	mu     sync.Mutex
+	counts map[string]int
+
+	done chan struct{}
+}
+
+func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemesis {
+	n := &nemesis{t: t, etcd: etcd, actors: actors, counts: map[string]int{}}
+	n.faults = []fault{
+		{"kill-leader", func(ctx context.Context, _ *rand.Rand) error { return n.kill(ctx, true) }},
+		{"kill-follower", func(ctx context.Context, _ *rand.Rand) error { return n.kill(ctx, false) }},
+		{"sigstop", func(ctx context.Context, rng *rand.Rand) error {
+			m := etcd.Member(rng.IntN(len(etcd.Members())))
+			if err := m.Pause(ctx); err != nil {
+				return err
+			}
+			sleep(ctx, 2*time.Second)
+			return m.Resume(context.WithoutCancel(ctx))
+		}},
+		{"proxy-cut", func(_ context.Context, rng *rand.Rand) error {
+			n.proxy(rng).Cut()
+			return nil
+		}},
+		{"proxy-delay", func(ctx context.Context, rng *rand.Rand) error {
+			p := n.proxy(rng)
+			p.Delay(time.Duration(50+rng.IntN(200)) * time.Millisecond)
+			sleep(ctx, 2*time.Second)
+			p.Heal()
+			return nil
+		}},
+		{"proxy-blackhole", func(ctx context.Context, rng *rand.Rand) error {
+			p := n.proxy(rng)
+			p.Blackhole()
+			sleep(ctx, 1500*time.Millisecond)
+			p.Heal()
+			return nil
+		}},
+		{"keepalive-stop", func(ctx context.Context, rng *rand.Rand) error {
+			// Every connection of one client goes silent for longer than
+			// its leases' TTL: its keepalives stop, its leases expire.
+			a := n.actors[rng.IntN(len(n.actors))]
+			for _, p := range a.proxies {
+				p.Blackhole()
+			}
+			sleep(ctx, ttl*time.Second+1500*time.Millisecond)
+			for _, p := range a.proxies {
+				p.Heal()
+			}
+			return nil
+		}},
+	}
+	return n
+}
+
+func (n *nemesis) proxy(rng *rand.Rand) *integration.Proxy {
+	a := n.actors[rng.IntN(len(n.actors))]
+	return a.proxies[rng.IntN(len(a.proxies))]
+}
+
+// kill SIGKILLs the leader or a follower, leaves it down a second, and restarts it.
+func (n *nemesis) kill(ctx context.Context, leader bool) error {
+	l, err := n.etcd.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	victim := l
+	if !leader {
+		for _, m := range n.etcd.Members() {
+			if m != l {
+				victim = m
+				break
+			}
+		}
+	}
+	if err := victim.Kill(ctx); err != nil {
+		return err
+	}
+	sleep(ctx, time.Second)
+	return victim.Restart(context.WithoutCancel(ctx))
+}
+
+// start injects faults until ctx ends; stop waits for it and heals everything.
+func (n *nemesis) start(ctx context.Context) {
+	n.done = make(chan struct{})
+	go func() {
+		defer close(n.done)
+		rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6))
+		// Let the workload get going before the first fault.
+		if !sleep(ctx, 500*time.Millisecond) {
+			return
+		}
+		for ctx.Err() == nil {
+			f := n.faults[rng.IntN(len(n.faults))]
+			n.mu.Lock()
+			n.counts[f.name]++
+			n.mu.Unlock()
+			if err := f.run(ctx, rng); err != nil && ctx.Err() == nil {
+				n.t.Errorf("fault %s: %v", f.name, err)
+			}
+			sleep(ctx, time.Duration(300+rng.IntN(700))*time.Millisecond)
+		}
+	}()
+}
+
+// stop waits for the fault loop to end (its ctx must have ended), then heals every
+// proxy, resumes and restarts every member, and waits for a leader.
+func (n *nemesis) stop() map[string]int {
+	<-n.done
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, a := range n.actors {
+		for _, p := range a.proxies {
+			p.Heal()
+		}
+	}
+	for _, m := range n.etcd.Members() {
+		if err := m.Resume(ctx); err != nil {
+			n.t.Fatal(err)
+		}
+		if !m.Running() {
+			if err := m.Restart(ctx); err != nil {
+				n.t.Fatal(err)
+			}
+		}
+	}
+	if _, err := n.etcd.Leader(ctx); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := n.etcd.WaitHealthy(ctx); err != nil {
+		n.t.Fatal(err)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string]int, len(n.counts))
+	for k, v := range n.counts {
+		out[k] = v
+	}
+	return out
+}
+
+// violations collects what a checker found, for the test's errors and the table.
+type violations struct {
+	t    *testing.T
+	mu   sync.Mutex
+	list []string
+}
+
+func (v *violations) add(format string, args ...any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.list = append(v.list, fmt.Sprintf(format, args...))
+}
+
+// report fails the test with the first violations and returns how many there were.
+func (v *violations) report() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for i, s := range v.list {
+		if i == 20 {
+			v.t.Errorf("… and %d more violations", len(v.list)-20)
+			break
+		}
+		v.t.Errorf("violation: %s", s)
+	}
+	return len(v.list)
+}

@@ -1,0 +1,252 @@
+package faults_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/etcdgw/etcdgw/gateway"
+)
+
+type kvKind int
+
+const (
+	kvGet kvKind = iota
+	kvPut
+	kvCAS
+)
+
+type kvInput struct {
+	kind     kvKind
+	key      string
+	value    string // put, and the new value of a CAS
+	expected string // CAS: the value it expects ("" means absent)
+}
+
+type kvOutput struct {
+	value   string // get
+	ok      bool   // CAS: it swapped
+	unknown bool   // put or CAS whose outcome the client could not learn
+}
+
+// kvModel is a register per key: each key's history is checked on its own.
+var kvModel = porcupine.Model{
+	Partition: func(history []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, op := range history {
+			k := op.Input.(kvInput).key
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], op)
+		}
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() any { return "" },
+	Step: func(state, input, output any) (bool, any) {
+		st, in, out := state.(string), input.(kvInput), output.(kvOutput)
+		switch in.kind {
+		case kvGet:
+			return out.value == st, st
+		case kvPut:
+			return true, in.value
+		default: // CAS
+			swaps := st == in.expected
+			switch {
+			case out.unknown && swaps:
+				return true, in.value
+			case out.unknown:
+				return true, st
+			case out.ok:
+				return swaps, in.value
+			default:
+				return !swaps, st
+			}
+		}
+	},
+	DescribeOperation: func(input, output any) string {
+		in, out := input.(kvInput), output.(kvOutput)
+		switch in.kind {
+		case kvGet:
+			return fmt.Sprintf("get(%s) → %q", in.key, out.value)
+		case kvPut:
+			if out.unknown {
+				return fmt.Sprintf("put(%s, %q) → ?", in.key, in.value)
+			}
+			return fmt.Sprintf("put(%s, %q)", in.key, in.value)
+		default:
+			r := fmt.Sprint(out.ok)
+			if out.unknown {
+				r = "?"
+			}
+			return fmt.Sprintf("cas(%s, %q → %q) → %s", in.key, in.expected, in.value, r)
+		}
+	},
+	DescribeState: func(state any) string { return fmt.Sprintf("%q", state) },
+}
+
+// checkLinearizable runs porcupine over the history; on a failure it writes the
+// HTML visualisation and says where. It returns the number of violations (0 or 1).
+func checkLinearizable(t *testing.T, name string, ops []porcupine.Operation) int {
+	t.Helper()
+	res, info := porcupine.CheckOperationsVerbose(kvModel, ops, 2*time.Minute)
+	if res == porcupine.Ok {
+		return 0
+	}
+	dir := os.Getenv("FAULTS_OUT")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	path := filepath.Join(dir, fmt.Sprintf("etcdgw-%s-%d.html", name, time.Now().UnixNano()))
+	if err := porcupine.VisualizePath(kvModel, info, path); err != nil {
+		t.Errorf("visualisation: %v", err)
+	}
+	t.Errorf("%s: history of %d operations is %s (porcupine); visualisation: %s", name, len(ops), res, path)
+	return 1
+}
+
+// TestKVCheckerCatchesStaleRead feeds the checker a history with a stale read, so
+// that a broken model or check cannot pass unnoticed.
+func TestKVCheckerCatchesStaleRead(t *testing.T) {
+	ops := []porcupine.Operation{
+		{ClientId: 0, Input: kvInput{kind: kvPut, key: "x", value: "a"}, Call: 0, Output: kvOutput{}, Return: 10},
+		{ClientId: 0, Input: kvInput{kind: kvPut, key: "x", value: "b"}, Call: 20, Output: kvOutput{}, Return: 30},
+		{ClientId: 1, Input: kvInput{kind: kvGet, key: "x"}, Call: 40, Output: kvOutput{value: "a"}, Return: 50},
+	}
+	res, info := porcupine.CheckOperationsVerbose(kvModel, ops, time.Minute)
+	if res != porcupine.Illegal {
+		t.Fatalf("a stale read checked %s", res)
+	}
+	path := filepath.Join(t.TempDir(), "stale.html")
+	if err := porcupine.VisualizePath(kvModel, info, path); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Fatalf("no visualisation: %v", err)
+	}
+	// An unknown put may have happened or not; both readings are legal.
+	ops[1].Output, ops[1].Return = kvOutput{unknown: true}, math.MaxInt64/2
+	if res := porcupine.CheckOperations(kvModel, ops); !res {
+		t.Fatal("an unknown put made the history illegal")
+	}
+	ops[1].Input = kvInput{kind: kvCAS, key: "x", value: "b", expected: "z"}
+	ops[1].Output, ops[1].Return = kvOutput{ok: false}, 30
+	if res := porcupine.CheckOperations(kvModel, ops); !res {
+		t.Fatal("a CAS that failed as it should made the history illegal")
+	}
+	ops[1].Input = kvInput{kind: kvCAS, key: "x", value: "b", expected: "a"}
+	ops[1].Output = kvOutput{ok: true}
+	if res := porcupine.CheckOperations(kvModel, ops); res {
+		t.Fatal("a CAS that swapped, then a read of the old value, passed")
+	}
+}
+
+// TestKV: clients put, get and compare-and-swap a few keys while members are
+// killed, frozen and cut off; the whole history, with the calls whose outcome is
+// unknown, must be linearizable.
+func TestKV(t *testing.T) {
+	etcd := newCluster(t)
+	actors := newActors(t, etcd, 6)
+	nem := newNemesis(t, etcd, actors)
+	keys := []string{"kv/a", "kv/b", "kv/c", "kv/d"}
+
+	begin := time.Now()
+	now := func() int64 { return int64(time.Since(begin)) }
+	var (
+		mu      sync.Mutex
+		history []porcupine.Operation
+		unknown []int // indexes of operations whose outcome is unknown
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), runFor())
+	defer cancel()
+	nem.start(ctx)
+	var wg sync.WaitGroup
+	for _, a := range actors {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(a.id), 7))
+			last := map[string]string{} // the last value this client read, for CAS
+			for n := 0; ctx.Err() == nil; n++ {
+				key := keys[rng.IntN(len(keys))]
+				in := kvInput{key: key, value: fmt.Sprintf("c%d-%d", a.id, n)}
+				switch r := rng.IntN(10); {
+				case r < 4:
+					in.kind = kvGet
+				case r < 7:
+					in.kind = kvPut
+				default:
+					in.kind, in.expected = kvCAS, last[key]
+				}
+				// Each call has its own deadline, not the workload's: a call
+				// cut short by the end of the run would be an unknown.
+				callCtx, callCancel := context.WithTimeout(context.Background(), 5*time.Second)
+				call := now()
+				out, err := kvDo(callCtx, a.c, in)
+				ret := now()
+				callCancel()
+				if err != nil && in.kind == kvGet {
+					continue // a failed read changes nothing
+				}
+				if err != nil {
+					out = kvOutput{unknown: true}
+				}
+				if in.kind == kvGet {
+					last[key] = out.value
+				}
+				mu.Lock()
+				if out.unknown {
+					unknown = append(unknown, len(history))
+				}
+				history = append(history, porcupine.Operation{ClientId: a.id, Input: in, Call: call, Output: out, Return: ret})
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	faults := nem.stop()
+	// An unknown write may take effect at any time after its call: it returns
+	// after everything else.
+	end := now() + 1
+	for _, i := range unknown {
+		history[i].Return = end
+	}
+	v := checkLinearizable(t, "kv", history)
+	t.Logf("%d operations, %d with unknown outcome", len(history), len(unknown))
+	record(t, row{workload: "kv", faults: faults, ops: len(history), violations: v})
+}
+
+func kvDo(ctx context.Context, c *gateway.Client, in kvInput) (kvOutput, error) {
+	switch in.kind {
+	case kvGet:
+		kv, err := c.GetOne(ctx, in.key)
+		if err != nil || kv == nil {
+			return kvOutput{}, err
+		}
+		return kvOutput{value: string(kv.Value)}, nil
+	case kvPut:
+		_, err := c.Put(ctx, in.key, in.value)
+		return kvOutput{}, err
+	default:
+		cmp := gateway.CmpValue(in.key, gateway.Equal, in.expected)
+		if in.expected == "" {
+			cmp = gateway.CmpVersion(in.key, gateway.Equal, 0) // absent
+		}
+		r, err := c.Txn().If(cmp).Then(gateway.OpPut(in.key, in.value)).Commit(ctx)
+		if err != nil {
+			return kvOutput{}, err
+		}
+		return kvOutput{ok: r.Succeeded}, nil
+	}
+}
