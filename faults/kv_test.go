@@ -2,6 +2,7 @@ package faults_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -231,7 +232,10 @@ func kvDo(ctx context.Context, c *gateway.Client, in kvInput) (kvOutput, error) 
 	switch in.kind {
 	case kvGet:
 		kv, err := c.GetOne(ctx, in.key)
-		if err != nil || kv == nil {
+		if errors.Is(err, gateway.ErrKeyNotFound) {
+			return kvOutput{}, nil // absent: ""
+		}
+		if err != nil {
 			return kvOutput{}, err
 		}
 		return kvOutput{value: string(kv.Value)}, nil

@@ -2,6 +2,7 @@ package faults_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -112,18 +113,30 @@ func TestLocks(t *testing.T) {
 	checkTokenOrder(log.writes, v)
 	checkIntervals(log.holds, v)
 	t.Logf("%d acquisitions, %d guarded writes applied", len(log.holds), len(log.writes))
-	for _, k := range []string{"mutex", "rw-writer", "rw-reader", "semaphore"} {
-		n := 0
+	checkRan(t, &log, "mutex", "rw-writer", "rw-reader", "semaphore")
+	record(t, row{workload: "locks", faults: faults, ops: len(log.holds) + len(log.writes), violations: v.report()})
+}
+
+// checkRan fails the test unless every kind was acquired and wrote under its lock:
+// a workload that did nothing would check nothing.
+func checkRan(t *testing.T, log *lockLog, kinds ...string) {
+	t.Helper()
+	for _, k := range kinds {
+		holds, writes := 0, 0
 		for _, h := range log.holds {
 			if h.kind == k {
-				n++
+				holds++
 			}
 		}
-		if n == 0 {
-			t.Errorf("no %s was ever acquired: the workload did not run", k)
+		for _, w := range log.writes {
+			if w.kind == k {
+				writes++
+			}
+		}
+		if holds == 0 || writes == 0 {
+			t.Errorf("%s: %d acquisitions, %d guarded writes applied: the workload did not run", k, holds, writes)
 		}
 	}
-	record(t, row{workload: "locks", faults: faults, ops: len(log.holds) + len(log.writes), violations: v.report()})
 }
 
 // lockWorker acquires, writes three times under the lock, and releases, over and
@@ -214,13 +227,13 @@ func guardedWrite(ctx context.Context, a *actor, k lockKind, h holder, i int) (i
 	cmps := []gateway.Cmp{h.isOwner()}
 	if k.exclusive {
 		key = "lk-data/" + k.name + "/counter"
+		var modRev int64 // 0: the counter does not exist yet
 		kv, err := a.c.GetOne(callCtx, key)
-		if err != nil {
-			return 0, false
-		}
-		var modRev int64
-		if kv != nil {
+		switch {
+		case err == nil:
 			modRev = kv.ModRevision
+		case !errors.Is(err, gateway.ErrKeyNotFound):
+			return 0, false
 		}
 		cmps = append(cmps, gateway.CmpModRevision(key, gateway.Equal, modRev))
 	}
@@ -240,6 +253,8 @@ func checkOwnership(ctx context.Context, t *testing.T, c *gateway.Client, w writ
 		prefix = mutexKind.prefix
 	case "semaphore":
 		prefix = semKind.prefix
+	case "leader":
+		prefix = leaderKind.prefix
 	default:
 		prefix = writerKind.prefix
 	}
@@ -253,7 +268,7 @@ func checkOwnership(ctx context.Context, t *testing.T, c *gateway.Client, w writ
 	switch {
 	case place < 0:
 		v.add("%s write at revision %d: the writer's key (token %d) was gone", w.kind, w.rev, w.token)
-	case (w.kind == "mutex" || w.kind == "rw-writer") && place != 0:
+	case (w.kind == "mutex" || w.kind == "rw-writer" || w.kind == "leader") && place != 0:
 		v.add("%s write at revision %d: token %d was not first in line (%d ahead)", w.kind, w.rev, w.token, place)
 	case w.kind == "semaphore" && place >= semSlots:
 		v.add("semaphore write at revision %d: token %d was number %d in line", w.rev, w.token, place+1)
@@ -270,7 +285,7 @@ func checkOwnership(ctx context.Context, t *testing.T, c *gateway.Client, w writ
 // checkTokenOrder: in revision order, the writes of exclusive holders never go
 // back to an older token.
 func checkTokenOrder(writes []write, v *violations) {
-	for _, kind := range []string{"mutex", "rw-writer"} {
+	for _, kind := range []string{"mutex", "rw-writer", "leader"} {
 		var ws []write
 		for _, w := range writes {
 			if w.kind == kind {
@@ -302,7 +317,7 @@ func checkIntervals(holds []hold, v *violations) {
 		slices.SortFunc(hs, func(a, b hold) int { return a.acquired.Compare(b.acquired) })
 		return hs
 	}
-	for _, group := range [][]string{{"mutex"}, {"rw-writer", "rw-reader"}, {"semaphore"}} {
+	for _, group := range [][]string{{"mutex"}, {"leader"}, {"rw-writer", "rw-reader"}, {"semaphore"}} {
 		hs := overlapping(group...)
 		for i, h := range hs {
 			// Holds still open when h began.
@@ -315,9 +330,9 @@ func checkIntervals(holds []hold, v *violations) {
 			switch {
 			case group[0] == "semaphore" && len(open) >= semSlots:
 				v.add("semaphore: token %d acquired while %d others held", h.token, len(open))
-			case group[0] == "mutex" && len(open) > 0:
-				v.add("mutex: token %d acquired %v before token %d's loss signal or unlock",
-					h.token, open[0].ended.Sub(h.acquired), open[0].token)
+			case (group[0] == "mutex" || group[0] == "leader") && len(open) > 0:
+				v.add("%s: token %d acquired %v before token %d's loss signal or unlock",
+					h.kind, h.token, open[0].ended.Sub(h.acquired), open[0].token)
 			case group[0] == "rw-writer":
 				for _, p := range open {
 					if h.kind == "rw-writer" || p.kind == "rw-writer" {
