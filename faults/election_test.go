@@ -146,4 +146,3 @@ func describe(l election.Leadership) string {
 	}
 	return fmt.Sprintf("%q (term %d) at revision %d", l.Leader.Value, l.Leader.CreateRevision, l.Revision)
 }
-
