@@ -1,0 +1,186 @@
+package faults_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/lease"
+	"github.com/etcdgw/etcdgw/queue"
+)
+
+// ackLog is what the consumers learnt of their acks, per item value.
+type ackLog struct {
+	mu      sync.Mutex
+	acked   map[string]int // acks that succeeded
+	unknown map[string]int // acks whose outcome stayed unknown
+}
+
+func (l *ackLog) add(m map[string]int, v string) {
+	l.mu.Lock()
+	m[v]++
+	l.mu.Unlock()
+}
+
+// TestWorkQueue: items go through consumers that die at random (they drop the
+// item unacknowledged and their lease is left to expire, as a crashed process's
+// would), while members die and networks fail. When the queue has drained, no
+// item may be lost (every one acknowledged, or its acknowledgement's outcome
+// unknown and the item gone) and none acknowledged twice.
+func TestWorkQueue(t *testing.T) {
+	etcd := newCluster(t)
+	const consumers = 6
+	actors := newActors(t, etcd, consumers)
+	nem := newNemesis(t, etcd, actors)
+	// Items are enqueued before and during the faults, ten every 100ms. A batch
+	// whose enqueue has an unknown outcome is not sent again; its items may or
+	// may not exist.
+	q := queue.NewWork(etcd.Client(), "wq", queue.WithMaxAttempts(1000))
+	var (
+		items int
+		maybe = map[string]bool{}
+	)
+	enqueue := func(ctx context.Context, n int) error {
+		var batch []string
+		for range n {
+			batch = append(batch, fmt.Sprintf("item-%06d", items))
+			items++
+		}
+		err := q.EnqueueBatch(ctx, batch, 0)
+		if err != nil {
+			for _, b := range batch {
+				maybe[b] = true
+			}
+		}
+		return err
+	}
+	setup, setupCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer setupCancel()
+	for range 3 {
+		if err := enqueue(setup, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	log := &ackLog{acked: map[string]int{}, unknown: map[string]int{}}
+	var deaths, claims atomic.Int64
+	consume, stopConsumers := context.WithCancel(context.Background())
+	defer stopConsumers()
+	var wg sync.WaitGroup
+	for _, a := range actors {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(a.id), 11))
+			wq := queue.NewWork(a.c, "wq", queue.WithMaxAttempts(1000))
+			for consume.Err() == nil {
+				l, err := a.newLease(consume)
+				if err != nil {
+					return
+				}
+				consumeWith(consume, wq, l, rng, log, &deaths, &claims)
+			}
+		})
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), runFor())
+	defer cancel()
+	nem.start(ctx)
+	for sleep(ctx, 100*time.Millisecond) {
+		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_ = enqueue(callCtx, 10)
+		cancel()
+	}
+	faults := nem.stop()
+
+	// The faults are over: let the consumers drain the queue.
+	c := etcd.Client()
+	drainCtx, drainCancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer drainCancel()
+	for {
+		r, err := c.GetPrefix(drainCtx, "wq/items/", gateway.WithCountOnly())
+		if err == nil && r.Count == 0 {
+			break
+		}
+		if drainCtx.Err() != nil {
+			t.Errorf("the queue did not drain: %v, %v items left", err, r)
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stopConsumers()
+	wg.Wait()
+
+	v := &violations{t: t}
+	dead, err := q.DeadLetters(drainCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadSet := map[string]bool{}
+	for _, d := range dead {
+		deadSet[string(d)] = true
+	}
+	unknownGone := 0
+	for i := 0; i < items; i++ {
+		val := fmt.Sprintf("item-%06d", i)
+		switch n := log.acked[val]; {
+		case n > 1:
+			v.add("%s acknowledged %d times", val, n)
+		case n == 1:
+		case log.unknown[val] > 0:
+			unknownGone++ // gone from the queue: the ack whose outcome was unknown took effect
+		case deadSet[val], maybe[val]:
+		default:
+			v.add("%s lost: never acknowledged, not dead-lettered", val)
+		}
+	}
+	if r, err := c.GetPrefix(drainCtx, "wq/claims/", gateway.WithCountOnly()); err != nil || r.Count != 0 {
+		t.Errorf("claims left after draining: %v %v", r, err)
+	}
+	faults["consumer-death"] = int(deaths.Load())
+	t.Logf("%d items (%d of unknown enqueue), %d deliveries, %d consumer deaths, %d dead letters, %d acks of unknown outcome that took effect",
+		items, len(maybe), claims.Load(), deaths.Load(), len(dead), unknownGone)
+	if deaths.Load() == 0 {
+		t.Error("no consumer died: the workload did not run")
+	}
+	record(t, row{workload: "work queue", faults: faults, ops: int(claims.Load()), violations: v.report()})
+}
+
+// consumeWith claims and acknowledges items under l until the lease is lost, ctx
+// ends, or the consumer "dies": then it drops its item and stops renewing the
+// lease without revoking it, so its claim ends only when the lease expires.
+func consumeWith(ctx context.Context, wq *queue.WorkQueue, l *lease.Lease, rng *rand.Rand, log *ackLog, deaths, claims *atomic.Int64) {
+	for ctx.Err() == nil && l.Err() == nil {
+		claimCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		it, err := wq.Claim(claimCtx, l)
+		cancel()
+		if err != nil {
+			continue
+		}
+		claims.Add(1)
+		if rng.IntN(40) == 0 {
+			deaths.Add(1)
+			l.Orphan()
+			return
+		}
+		ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = it.Ack(ackCtx)
+		cancel()
+		switch {
+		case err == nil:
+			log.add(log.acked, string(it.Value))
+		case errors.Is(err, queue.ErrClaimLost):
+			// Not acknowledged: the claim had ended; the item comes back.
+		default:
+			// Unknown outcome, or cut short while resending one.
+			log.add(log.unknown, string(it.Value))
+		}
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_ = l.Close(closeCtx)
+	cancel()
+}
