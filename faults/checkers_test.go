@@ -80,3 +80,25 @@ func TestLockCheckersCatch(t *testing.T) {
 		t.Errorf("the second in line and a missing key: %v", v.list)
 	}
 }
+
+// The watch check must catch a missing, a repeated and a reordered event.
+func TestWatchCheckerCatches(t *testing.T) {
+	want := []seenEvent{{"wt/a", 10}, {"wt/b", 11}, {"wt/c", 12}}
+	for name, seen := range map[string][]seenEvent{
+		"missing":   {{"wt/a", 10}, {"wt/c", 12}},
+		"repeated":  {{"wt/a", 10}, {"wt/b", 11}, {"wt/b", 11}, {"wt/c", 12}},
+		"reordered": {{"wt/b", 11}, {"wt/a", 10}, {"wt/c", 12}},
+		"short":     {{"wt/a", 10}, {"wt/b", 11}},
+	} {
+		w := &watcher{events: seen}
+		if w.compare(want, false) == "" {
+			t.Errorf("%s events passed", name)
+		}
+	}
+	if d := (&watcher{events: want[:2]}).compare(want, true); d != "" {
+		t.Errorf("a gapless prefix failed where a prefix is fine: %s", d)
+	}
+	if d := (&watcher{events: want}).compare(want, false); d != "" {
+		t.Errorf("the exact events failed: %s", d)
+	}
+}
