@@ -16,7 +16,8 @@ ETCD_OTHERS := /usr/bin/etcd $(BIN)/etcd-3.5.21 $(BIN)/etcd-3.7.3
 # ETCD_IMAGE=gcr.io/etcd-development/etcd:v3.6.16 to test the official one.
 ETCD_IMAGE ?= etcdgw-local/etcd:v3.6.16
 # testcontainers' reaper image cannot be pulled on CI; Terminate cleans up anyway.
-TEST_ENV := ETCD_BIN=$(ETCD_DEFAULT) ETCDGW_ETCD_IMAGE=$(ETCD_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true
+TEST_ENV := ETCD_BIN=$(ETCD_DEFAULT) ETCDGW_ETCD_IMAGE=$(ETCD_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \
+	FAULTS_SUMMARY=$(BIN)/faults-summary.txt
 
 .PHONY: test etcd etcd34 docker-engine etcd-image test-versions bench soak vet clean
 
@@ -52,6 +53,7 @@ test: etcd etcd-image
 	  echo "== tests of module $$m on etcd 3.6.16"; \
 	  (cd $$m && $(TEST_ENV) go test $(GO_TEST_FLAGS) ./...); \
 	done
+	@cat $(BIN)/faults-summary.txt
 	$(MAKE) test-versions
 
 # The gateway suite again on every other pinned version.
@@ -66,7 +68,7 @@ bench: etcd
 
 # The fault-injection suite for longer: SOAK is each workload's duration.
 SOAK ?= 5m
-soak: etcd
+soak: etcd etcd-image
 	cd faults && $(TEST_ENV) go test -count=1 -timeout 0 -v -run . . -soak=$(SOAK)
 
 vet:
