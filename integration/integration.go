@@ -34,11 +34,14 @@
 //
 // # Leaks
 //
-// Terminate closes every client and connection this package opened. A test that
-// checks for leaked goroutines with go.uber.org/goleak needs no options for this
-// package's own goroutines. testcontainers-go keeps process-wide state of its own; if
-// your own use of it leaves goroutines behind, ignore them with
-// goleak.IgnoreAnyFunction on the function goleak reports.
+// Terminate closes every client, connection and goroutine this package opened,
+// so a test that checks for leaked goroutines with go.uber.org/goleak needs no
+// option for it when the reaper is disabled. With testcontainers' reaper (Ryuk)
+// enabled, testcontainers keeps its connection to the reaper open until the
+// process exits, on purpose; tell goleak so:
+//
+//	goleak.VerifyTestMain(m,
+//		goleak.IgnoreAnyFunction("github.com/testcontainers/testcontainers-go.(*Reaper).connect.func1"))
 package integration
 
 import (
@@ -206,6 +209,10 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 			}
 		}
 	}
+	if c.client, err = gateway.New(c.clientConfig(c.Endpoints())); err != nil {
+		_ = c.Terminate(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("integration: gateway client: %w", err)
+	}
 	return c, nil
 }
 
@@ -230,19 +237,7 @@ func (c *Cluster) Endpoints() []string {
 
 // Client returns a gateway client to every member, shared by the callers and
 // closed by Terminate.
-func (c *Cluster) Client() *gateway.Client {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.client == nil && !c.terminated {
-		// Endpoints are loopback URLs, so New fails only on a broken WithClientConfig.
-		cl, err := gateway.New(c.clientConfig(c.Endpoints()))
-		if err != nil {
-			panic(fmt.Sprintf("integration: gateway client: %v", err))
-		}
-		c.client = cl
-	}
-	return c.client
-}
+func (c *Cluster) Client() *gateway.Client { return c.client }
 
 // NewClient returns a new gateway client to the given endpoints, or to every
 // member when none are given. Terminate closes it if the caller has not.

@@ -240,6 +240,14 @@ func TestBadOptions(t *testing.T) {
 	if !errors.Is(err, integration.ErrNoBinary) {
 		t.Fatalf("missing binary: %v, want ErrNoBinary", err)
 	}
+	// A client configuration that cannot work fails Start, and leaves nothing
+	// running (goleak and the Local backend's process check see to it).
+	_, err = integration.Start(ctx, integration.WithBackend(integration.Local), integration.WithClientConfig(func(c *gateway.Config) {
+		c.CertFile, c.KeyFile = "/nonexistent/cert.pem", "/nonexistent/key.pem"
+	}))
+	if err == nil || !strings.Contains(err.Error(), "gateway client") {
+		t.Fatalf("a client config with missing files: %v", err)
+	}
 	// An image reference that cannot be valid fails before anything is pulled.
 	_, err = integration.Start(ctx, integration.WithBackend(integration.Docker), integration.WithImage("etcdgw-test/Not A Reference"))
 	if err == nil || !strings.Contains(err.Error(), "Not A Reference") {
