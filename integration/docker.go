@@ -1,12 +1,10 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -196,14 +194,5 @@ func (r *dockerRunner) logTail(ctx context.Context, n int) string {
 		return "(no logs: " + err.Error() + ")"
 	}
 	defer rc.Close()
-	var lines []string
-	sc := bufio.NewScanner(rc)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if len(lines) > n {
-			lines = lines[1:]
-		}
-	}
-	return strings.Join(lines, "\n")
+	return etcdtest.TailLines(rc, n)
 }

@@ -16,6 +16,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -518,8 +519,13 @@ func (m *Member) LogTail(n int) string {
 		return ""
 	}
 	defer f.Close()
+	return TailLines(f, n)
+}
+
+// TailLines returns the last n lines r holds.
+func TailLines(r io.Reader, n int) string {
 	var lines []string
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		lines = append(lines, sc.Text())
