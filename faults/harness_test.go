@@ -121,8 +121,8 @@ type nemesis struct {
 func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemesis {
 	n := &nemesis{t: t, etcd: etcd, actors: actors, counts: map[string]int{}}
 	n.faults = []fault{
-		{"kill-leader", func(ctx context.Context, _ *rand.Rand) error { return n.kill(ctx, true) }},
-		{"kill-follower", func(ctx context.Context, _ *rand.Rand) error { return n.kill(ctx, false) }},
+		{"kill-leader", func(ctx context.Context, rng *rand.Rand) error { return n.kill(ctx, rng, true) }},
+		{"kill-follower", func(ctx context.Context, rng *rand.Rand) error { return n.kill(ctx, rng, false) }},
 		{"sigstop", func(ctx context.Context, rng *rand.Rand) error {
 			m := etcd.Member(rng.IntN(len(etcd.Members())))
 			if err := m.Pause(ctx); err != nil {
@@ -172,18 +172,15 @@ func (n *nemesis) proxy(rng *rand.Rand) *integration.Proxy {
 }
 
 // kill SIGKILLs the leader or a follower, leaves it down a second, and restarts it.
-func (n *nemesis) kill(ctx context.Context, leader bool) error {
+func (n *nemesis) kill(ctx context.Context, rng *rand.Rand, leader bool) error {
 	l, err := n.etcd.Leader(ctx)
 	if err != nil {
 		return err
 	}
 	victim := l
 	if !leader {
-		for _, m := range n.etcd.Members() {
-			if m != l {
-				victim = m
-				break
-			}
+		for victim == l {
+			victim = n.etcd.Member(rng.IntN(len(n.etcd.Members())))
 		}
 	}
 	if err := victim.Kill(ctx); err != nil {

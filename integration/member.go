@@ -73,27 +73,29 @@ func (m *Member) Paused() bool {
 }
 
 // Stop shuts the member down in order (SIGTERM) and waits for it to exit. Its data
-// stays for Restart. Stopping a stopped member does nothing.
+// stays for Restart. A paused member is resumed first, to act on the signal.
+// Stopping a stopped member does nothing.
 func (m *Member) Stop(ctx context.Context) error {
-	return m.end(ctx, m.run.stop, "stop")
+	return m.end(ctx, "stop", func(ctx context.Context) error {
+		if m.paused {
+			if err := m.run.resume(ctx); err != nil {
+				return err
+			}
+		}
+		return m.run.stop(ctx)
+	})
 }
 
 // Kill ends the member with SIGKILL and waits for it to exit: a crash. Its data
 // stays for Restart. Killing a stopped member does nothing.
-func (m *Member) Kill(ctx context.Context) error {
-	return m.end(ctx, m.run.kill, "kill")
-}
+func (m *Member) Kill(ctx context.Context) error { return m.end(ctx, "kill", m.run.kill) }
 
-func (m *Member) end(ctx context.Context, f func(context.Context) error, what string) error {
+// end runs f, which ends the member's process, under the member's lock.
+func (m *Member) end(ctx context.Context, what string, f func(context.Context) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.running {
 		return nil
-	}
-	if m.paused && what == "stop" {
-		if err := m.run.resume(ctx); err != nil {
-			return fmt.Errorf("integration: %s %s: resume: %w", what, m.name, err)
-		}
 	}
 	if err := f(ctx); err != nil {
 		return fmt.Errorf("integration: %s %s: %w", what, m.name, err)
