@@ -90,7 +90,7 @@ func TestWatch(t *testing.T) {
 	actors := newActors(t, etcd, watchers+writers+1)
 	nem := newNemesis(t, etcd, actors[:watchers+writers])
 	c := etcd.Client()
-	setup, setupCancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	setup, setupCancel := context.WithTimeout(context.Background(), time.Minute)
 	defer setupCancel()
 	start, err := c.Put(setup, "wt-start", "")
 	if err != nil {
@@ -125,8 +125,10 @@ func TestWatch(t *testing.T) {
 	wg.Wait()
 	faults := nem.stop()
 
+	check, checkCancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer checkCancel()
 	// The truth: every key written (each once), in revision order.
-	r, err := c.GetPrefix(setup, "wt/")
+	r, err := c.GetPrefix(check, "wt/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,13 +170,13 @@ func TestWatch(t *testing.T) {
 	}
 	var more []seenEvent
 	for n := range 20 {
-		pr, err := c.Put(setup, fmt.Sprintf("wt/late-%02d", n), "")
+		pr, err := c.Put(check, fmt.Sprintf("wt/late-%02d", n), "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		more = append(more, seenEvent{fmt.Sprintf("wt/late-%02d", n), pr.Header.Revision})
 	}
-	if _, err := c.Compact(setup, more[len(more)-1].rev); err != nil {
+	if _, err := c.Compact(check, more[len(more)-1].rev); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range late.proxies {
