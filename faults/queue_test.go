@@ -108,6 +108,13 @@ func TestWorkQueue(t *testing.T) {
 		}
 		if drainCtx.Err() != nil {
 			t.Errorf("the queue did not drain: %v, %v items left", err, r)
+			// Which consumers (leases) hold what is left, to tell a stuck
+			// consumer from a claim nobody knows of.
+			if cr, err := c.GetPrefix(context.Background(), "wq/claims/"); err == nil {
+				for _, kv := range cr.Kvs {
+					t.Logf("claim %s under lease %x, since revision %d", kv.Key, kv.Lease, kv.CreateRevision)
+				}
+			}
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -167,16 +174,27 @@ func consumeWith(ctx context.Context, wq *queue.WorkQueue, l *lease.Lease, rng *
 			l.Orphan()
 			return
 		}
-		ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = it.Ack(ackCtx)
-		cancel()
+		// An Ack that fails otherwise than ErrClaimLost may not have taken
+		// effect: the claim would then hold as long as the lease, so the
+		// consumer tries again, as it should.
+		unknown := false
+		for {
+			ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = it.Ack(ackCtx)
+			cancel()
+			if err == nil || errors.Is(err, queue.ErrClaimLost) || ctx.Err() != nil {
+				break
+			}
+			unknown = true
+		}
 		switch {
 		case err == nil:
+			// Acknowledged now; no earlier attempt had taken effect.
 			log.add(log.acked, string(it.Value))
-		case errors.Is(err, queue.ErrClaimLost):
+		case errors.Is(err, queue.ErrClaimLost) && !unknown:
 			// Not acknowledged: the claim had ended; the item comes back.
 		default:
-			// Unknown outcome, or cut short while resending one.
+			// An attempt of unknown outcome may have been the one.
 			log.add(log.unknown, string(it.Value))
 		}
 	}

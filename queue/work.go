@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/lease"
@@ -40,6 +42,13 @@ const DefaultMaxAttempts = 5
 // A consumer waiting for an item watches the whole queue, so every change
 // wakes every waiting consumer (one read each): cheap for the tens of
 // consumers a queue usually has.
+//
+// A claim whose reply is lost (the connection broke, ctx ended in flight) may
+// have taken effect: Claim then reads the claim back, and returns the item if
+// it is held under its lease. If it cannot tell before its ctx ends, it
+// returns an error matching gateway.ErrOutcomeUnknown and remembers the claim: the next Claim under the same
+// lease through this WorkQueue settles it first. An item is so never held,
+// unseen, by a consumer whose lease lives on.
 type WorkQueue struct {
 	c           *gateway.Client
 	name        string
@@ -49,6 +58,16 @@ type WorkQueue struct {
 	attempts    string
 	dead        string
 	maxAttempts int
+
+	mu      sync.Mutex
+	pending []pendingClaim // claims of unknown outcome, not yet settled
+}
+
+// pendingClaim is a claim whose outcome is not known yet. Its token, the claim
+// key's value, tells it from any other claim of the item.
+type pendingClaim struct {
+	l                  *lease.Lease
+	key, ck, ak, token string
 }
 
 // WorkOption configures NewWork.
@@ -101,6 +120,9 @@ func (q *WorkQueue) Claim(ctx context.Context, l *lease.Lease) (*Item, error) {
 	for {
 		if err := l.Err(); err != nil {
 			return nil, fmt.Errorf("queue %s: claim: %w", q.name, err)
+		}
+		if it, err := q.settle(ctx, l); err != nil || it != nil {
+			return it, err
 		}
 		it, rev, err := q.tryClaim(ctx, l)
 		if err != nil || it != nil {
@@ -156,35 +178,104 @@ func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (*Item, int64,
 	ak := q.attempts + strings.TrimPrefix(key, q.items)
 	// Claim it if it is still there and unclaimed, count the delivery (the
 	// attempts key's version), and read it, in one txn.
+	token := strconv.FormatUint(rand.Uint64(), 36)
 	t, err := q.c.Txn().If(
 		gateway.CmpCreateRevision(key, gateway.Equal, cand.CreateRevision),
 		gateway.CmpCreateRevision(ck, gateway.Equal, 0),
 	).Then(
-		gateway.OpPut(ck, "", gateway.WithLease(l.ID())),
+		gateway.OpPut(ck, token, gateway.WithLease(l.ID())),
 		gateway.OpPut(ak, ""),
 		gateway.OpGet(key),
 		gateway.OpGet(ak, gateway.WithKeysOnly()),
 	).Commit(ctx)
+	if errors.Is(err, gateway.ErrOutcomeUnknown) {
+		// Claim settles it before anything else.
+		q.remember(pendingClaim{l: l, key: key, ck: ck, ak: ak, token: token})
+		return nil, 0, nil
+	}
 	if err != nil {
-		// An unknown outcome leaves at worst a claim that ends with the lease.
 		return nil, 0, fmt.Errorf("queue %s: claim: %w", q.name, err)
 	}
 	if !t.Succeeded {
 		return nil, 0, nil
 	}
-	item, attempts := t.Responses[2].Get.Kvs[0], int(t.Responses[3].Get.Kvs[0].Version)
-	it := &Item{q: q, Key: key, Value: item.Value, Attempt: attempts, claim: ck, claimRev: t.Header.Revision, attempts: ak}
-	if attempts > q.maxAttempts {
+	item, attempts := t.Responses[2].Get.Kvs[0], t.Responses[3].Get.Kvs[0].Version
+	it, err := q.deliver(ctx, pendingClaim{l: l, key: key, ck: ck, ak: ak, token: token}, item.Value, attempts, t.Header.Revision)
+	return it, 0, err
+}
+
+// deliver makes the Item of a claim that took effect at claimRev, or moves the
+// item to the dead letters if it was delivered too often.
+// A dead-lettering whose outcome stays unknown is remembered, to be settled
+// like a claim.
+func (q *WorkQueue) deliver(ctx context.Context, p pendingClaim, val []byte, attempts, claimRev int64) (*Item, error) {
+	key := p.key
+	it := &Item{q: q, Key: key, Value: val, Attempt: int(attempts), claim: p.ck, claimRev: claimRev, attempts: p.ak}
+	if it.Attempt > q.maxAttempts {
 		// Delivered too often: to the dead letters, under the claim.
 		err := it.finish(ctx, "dead-letter",
-			gateway.OpPut(q.dead+strings.TrimPrefix(key, q.items), string(item.Value)),
-			gateway.OpDelete(key), gateway.OpDelete(ak), gateway.OpDelete(ck))
+			gateway.OpPut(q.dead+strings.TrimPrefix(key, q.items), string(val)),
+			gateway.OpDelete(key), gateway.OpDelete(p.ak), gateway.OpDelete(p.ck))
 		if err != nil && !errors.Is(err, ErrClaimLost) {
-			return nil, 0, err
+			q.remember(p)
+			return nil, err
 		}
-		return nil, 0, nil
+		return nil, nil
 	}
-	return it, 0, nil
+	return it, nil
+}
+
+func (q *WorkQueue) remember(p pendingClaim) {
+	q.mu.Lock()
+	q.pending = append(q.pending, p)
+	q.mu.Unlock()
+}
+
+// settle learns the outcome of l's claims of unknown outcome: it returns the
+// item of one that took effect, and forgets those that did not. Those of ended
+// leases are forgotten: their claims end with the lease. A claim it could not
+// read stays remembered, and the error is returned.
+func (q *WorkQueue) settle(ctx context.Context, l *lease.Lease) (*Item, error) {
+	q.mu.Lock()
+	var mine []pendingClaim
+	kept := q.pending[:0]
+	for _, p := range q.pending {
+		switch {
+		case p.l.Err() != nil:
+		case p.l == l:
+			mine = append(mine, p)
+		default:
+			kept = append(kept, p)
+		}
+	}
+	clear(q.pending[len(kept):])
+	q.pending = kept
+	q.mu.Unlock()
+	for i, p := range mine {
+		r, err := q.c.Txn().Then(
+			gateway.OpGet(p.ck),
+			gateway.OpGet(p.key),
+			gateway.OpGet(p.ak, gateway.WithKeysOnly()),
+		).Commit(ctx)
+		if err != nil {
+			for _, p := range mine[i:] {
+				q.remember(p)
+			}
+			return nil, fmt.Errorf("queue %s: claim: a claim's %w, and reading it back failed: %w", q.name, gateway.ErrOutcomeUnknown, err)
+		}
+		claim, item, att := r.Responses[0].Get.Kvs, r.Responses[1].Get.Kvs, r.Responses[2].Get.Kvs
+		if len(claim) == 0 || string(claim[0].Value) != p.token || claim[0].Lease != l.ID() || len(item) == 0 || len(att) == 0 {
+			continue // it did not take effect, or its claim has ended since
+		}
+		it, err := q.deliver(ctx, p, item[0].Value, att[0].Version, claim[0].CreateRevision)
+		if it != nil || err != nil {
+			for _, p := range mine[i+1:] {
+				q.remember(p)
+			}
+			return it, err
+		}
+	}
+	return nil, nil
 }
 
 // owned is the compare that holds while this delivery's claim lasts.
@@ -194,7 +285,9 @@ func (it *Item) owned() gateway.Cmp {
 
 // Ack removes the item: it is done. It fails with ErrClaimLost when the claim
 // had ended; the item may then have been delivered to someone else. An Ack
-// whose outcome is unknown is sent again (it is fenced by the claim).
+// whose outcome is unknown is sent again (it is fenced by the claim) until ctx
+// ends. After any other error the claim may still hold, and holds as long as
+// the lease lives: call Ack again, or end the lease, or the item waits.
 func (it *Item) Ack(ctx context.Context) error {
 	return it.finish(ctx, "ack", gateway.OpDelete(it.Key), gateway.OpDelete(it.attempts), gateway.OpDelete(it.claim))
 }
