@@ -13,6 +13,7 @@ import (
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
 	tu "github.com/etcdgw/etcdgw/internal/testutil"
+	"github.com/etcdgw/etcdgw/lease"
 	"github.com/etcdgw/etcdgw/queue"
 )
 
@@ -85,19 +86,23 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 	p := newLossyProxy(t, cl.Endpoints()[0])
 	c := tu.Client(t, []string{p.URL}, func(cfg *gateway.Config) { cfg.RetryTimeout = 200 * time.Millisecond })
 
-	// Each case: one item, one claim whose connection the proxy cuts.
-	claimWith := func(t *testing.T, name string, mode int32) (*queue.WorkQueue, *queue.Item) {
+	// Each case: one item, one claim whose connection the proxy cuts. With
+	// loseAll, etcd stays unreachable until the claim's ctx ends.
+	claimWith := func(t *testing.T, name string, mode int32) (*queue.WorkQueue, *lease.Lease, *queue.Item, error) {
 		tu.NoErr(t, queue.NewWork(direct, name).Enqueue(ctx, "job", 0))
 		q := queue.NewWork(c, name)
 		l := tu.Lease(t, ctx, direct, 30)
 		p.mode.Store(mode)
-		it := tu.Must[*queue.Item](t)(q.Claim(ctx, l))
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		it, err := q.Claim(short, l)
 		tu.Eq(t, "proxy mode after the claim", p.mode.Load(), passAll)
-		return q, it
+		p.cutting.Store(false)
+		return q, l, it, err
 	}
-	drained := func(t *testing.T, name string, it *queue.Item) {
+	drained := func(t *testing.T, name string, it *queue.Item, attempt int) {
 		tu.Eq(t, "value", string(it.Value), "job")
-		tu.Eq(t, "attempt", it.Attempt, 1)
+		tu.Eq(t, "attempt", it.Attempt, attempt)
 		tu.NoErr(t, it.Ack(ctx))
 		for _, sub := range []string{"/items/", "/claims/", "/attempts/"} {
 			r := tu.Must[*gateway.GetResponse](t)(direct.GetPrefix(ctx, name+sub, gateway.WithCountOnly()))
@@ -107,51 +112,34 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 
 	t.Cleanup(func() { p.cutting.Store(false) })
 	t.Run("reply lost", func(t *testing.T) {
-		_, it := claimWith(t, "uo1", loseReply)
-		drained(t, "uo1", it)
+		_, _, it, err := claimWith(t, "uo1", loseReply)
+		tu.NoErr(t, err)
+		drained(t, "uo1", it, 1)
 	})
 	t.Run("request lost", func(t *testing.T) {
-		_, it := claimWith(t, "uo2", loseRequest)
-		drained(t, "uo2", it)
+		_, _, it, err := claimWith(t, "uo2", loseRequest)
+		tu.NoErr(t, err)
+		drained(t, "uo2", it, 1)
 	})
 	t.Run("unreachable until ctx ends", func(t *testing.T) {
-		tu.NoErr(t, queue.NewWork(direct, "uo3").Enqueue(ctx, "job", 0))
-		q := queue.NewWork(c, "uo3")
-		l := tu.Lease(t, ctx, direct, 30)
-		p.mode.Store(loseAll)
-		short, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := q.Claim(short, l)
-		cancel()
+		q, l, _, err := claimWith(t, "uo3", loseAll)
 		tu.Is(t, err, gateway.ErrOutcomeUnknown)
 		// The claim took effect: another consumer finds nothing to claim.
-		other := queue.NewWork(direct, "uo3")
-		short, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
-		_, err = other.Claim(short, tu.Lease(t, ctx, direct, 30))
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, err = queue.NewWork(direct, "uo3").Claim(short, tu.Lease(t, ctx, direct, 30))
 		cancel()
 		tu.Is(t, err, context.DeadlineExceeded)
 		// Reachable again: the next Claim under l delivers the held item.
-		p.cutting.Store(false)
 		short, cancel = context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		it := tu.Must[*queue.Item](t)(q.Claim(short, l))
-		drained(t, "uo3", it)
+		drained(t, "uo3", tu.Must[*queue.Item](t)(q.Claim(short, l)), 1)
 	})
 	t.Run("lease ended meanwhile", func(t *testing.T) {
-		tu.NoErr(t, queue.NewWork(direct, "uo4").Enqueue(ctx, "job", 0))
-		q := queue.NewWork(c, "uo4")
-		l := tu.Lease(t, ctx, direct, 30)
-		p.mode.Store(loseAll)
-		short, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := q.Claim(short, l)
-		cancel()
+		q, l, _, err := claimWith(t, "uo4", loseAll)
 		tu.Is(t, err, gateway.ErrOutcomeUnknown)
-		p.cutting.Store(false)
 		// The held claim ends with its lease; the item goes to the next
 		// consumer, the forgotten claim counted as a delivery.
 		tu.NoErr(t, l.Close(ctx))
-		it := tu.Must[*queue.Item](t)(q.Claim(ctx, tu.Lease(t, ctx, direct, 30)))
-		tu.Eq(t, "attempt", it.Attempt, 2)
-		it.Attempt = 1
-		drained(t, "uo4", it)
+		drained(t, "uo4", tu.Must[*queue.Item](t)(q.Claim(ctx, tu.Lease(t, ctx, direct, 30))), 2)
 	})
 }
