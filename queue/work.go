@@ -46,9 +46,9 @@ const DefaultMaxAttempts = 5
 // A claim whose reply is lost (the connection broke, ctx ended in flight) may
 // have taken effect: Claim then reads the claim back, and returns the item if
 // it is held under its lease. If it cannot tell before its ctx ends, it
-// returns an error matching gateway.ErrOutcomeUnknown and remembers the claim: the next Claim under the same
-// lease through this WorkQueue settles it first. An item is so never held,
-// unseen, by a consumer whose lease lives on.
+// returns an error matching gateway.ErrOutcomeUnknown and remembers the
+// claim: the next Claim under the same lease through this WorkQueue settles
+// it first. So no item stays held, unseen, by a consumer whose lease lives on.
 type WorkQueue struct {
 	c           *gateway.Client
 	name        string
@@ -205,17 +205,15 @@ func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (*Item, int64,
 }
 
 // deliver makes the Item of a claim that took effect at claimRev, or moves the
-// item to the dead letters if it was delivered too often.
-// A dead-lettering whose outcome stays unknown is remembered, to be settled
-// like a claim.
+// item to the dead letters if it was delivered too often. A dead-lettering
+// whose outcome stays unknown is remembered, to be settled like a claim.
 func (q *WorkQueue) deliver(ctx context.Context, p pendingClaim, val []byte, attempts, claimRev int64) (*Item, error) {
-	key := p.key
-	it := &Item{q: q, Key: key, Value: val, Attempt: int(attempts), claim: p.ck, claimRev: claimRev, attempts: p.ak}
+	it := &Item{q: q, Key: p.key, Value: val, Attempt: int(attempts), claim: p.ck, claimRev: claimRev, attempts: p.ak}
 	if it.Attempt > q.maxAttempts {
 		// Delivered too often: to the dead letters, under the claim.
 		err := it.finish(ctx, "dead-letter",
-			gateway.OpPut(q.dead+strings.TrimPrefix(key, q.items), string(val)),
-			gateway.OpDelete(key), gateway.OpDelete(p.ak), gateway.OpDelete(p.ck))
+			gateway.OpPut(q.dead+strings.TrimPrefix(p.key, q.items), string(val)),
+			gateway.OpDelete(p.key), gateway.OpDelete(p.ak), gateway.OpDelete(p.ck))
 		if err != nil && !errors.Is(err, ErrClaimLost) {
 			q.remember(p)
 			return nil, err
