@@ -129,7 +129,8 @@ func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemes
 				return err
 			}
 			sleep(ctx, 2*time.Second)
-			return m.Resume(context.WithoutCancel(ctx))
+			n.recover(ctx, m.Resume)
+			return nil
 		}},
 		{"proxy-cut", func(_ context.Context, rng *rand.Rand) error {
 			n.proxy(rng).Cut()
@@ -187,7 +188,19 @@ func (n *nemesis) kill(ctx context.Context, rng *rand.Rand, leader bool) error {
 		return err
 	}
 	sleep(ctx, time.Second)
-	return victim.Restart(context.WithoutCancel(ctx))
+	n.recover(ctx, victim.Restart)
+	return nil
+}
+
+// recover undoes a fault (restarts or resumes a member) even when the run's
+// ctx has ended meanwhile, under a minute of its own; its failure is the
+// test's, whenever it happens.
+func (n *nemesis) recover(ctx context.Context, undo func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := undo(ctx); err != nil {
+		n.t.Errorf("undoing a fault: %v", err)
+	}
 }
 
 // start injects faults until ctx ends; stop waits for it and heals everything.

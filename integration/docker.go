@@ -143,37 +143,61 @@ func (r *dockerRunner) kill(ctx context.Context) error {
 	if _, err := r.dc.ContainerKill(ctx, r.ctr.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		return err
 	}
+	// SIGKILL is sent: the container ends whatever ctx does now, so wait for
+	// that under a bound of its own, and the member's state stays true.
+	_, err := r.settled(ctx, func(st *container.State) bool { return !st.Running })
+	return err
+}
+
+// settled waits until the container's state satisfies ok, for at most
+// settleTimeout and not bound by ctx, which may be what ended: it learns how a
+// call to the engine that was cut short (or has just returned) left the
+// container.
+func (r *dockerRunner) settled(ctx context.Context, ok func(*container.State) bool) (*container.State, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
 	for {
 		st, err := r.ctr.State(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if !st.Running {
-			return nil
+		if ok(st) {
+			return st, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return st, fmt.Errorf("container of %s is %s: %w", r.name, st.Status, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
+// pause and resume: a call cut short by ctx may still have been carried out,
+// so the engine is asked what became of the container before an error stands.
 func (r *dockerRunner) pause(ctx context.Context) error {
 	_, err := r.dc.ContainerPause(ctx, r.ctr.GetContainerID(), client.ContainerPauseOptions{})
-	if err == nil {
-		r.paused = true
+	if err != nil {
+		if st, serr := r.settled(ctx, stateKnown); serr != nil || !st.Paused {
+			return err
+		}
 	}
-	return err
+	r.paused = true
+	return nil
 }
 
 func (r *dockerRunner) resume(ctx context.Context) error {
 	_, err := r.dc.ContainerUnpause(ctx, r.ctr.GetContainerID(), client.ContainerUnpauseOptions{})
-	if err == nil {
-		r.paused = false
+	if err != nil {
+		if st, serr := r.settled(ctx, stateKnown); serr != nil || st.Paused {
+			return err
+		}
 	}
-	return err
+	r.paused = false
+	return nil
 }
+
+// stateKnown accepts any state: settled then just reads it.
+func stateKnown(*container.State) bool { return true }
 
 func (r *dockerRunner) start(ctx context.Context) error { return r.ctr.Start(ctx) }
 
@@ -183,7 +207,7 @@ func (r *dockerRunner) alive(ctx context.Context) error {
 		return err
 	}
 	if !st.Running {
-		return fmt.Errorf("container of %s is %s (exit code %d)", r.name, st.Status, st.ExitCode)
+		return fmt.Errorf("container of %s is %s (exit code %d): %w", r.name, st.Status, st.ExitCode, errExited)
 	}
 	return nil
 }

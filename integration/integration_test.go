@@ -189,6 +189,51 @@ func TestMembers(t *testing.T) {
 	}
 }
 
+// TestCallsCutShort: a Stop or Pause whose ctx has ended may or may not have
+// been carried out (the local backend signals at once; the engine refuses a
+// request whose ctx has ended). Whichever happened, Running and Paused must
+// say it, and Restart and Resume must bring the member back.
+func TestCallsCutShort(t *testing.T) {
+	for _, b := range backends {
+		t.Run(string(b), func(t *testing.T) {
+			ctx := ctxFor(t)
+			etcd := integration.New(t, integration.WithBackend(b))
+			m := etcd.Member(0)
+			ended, cancel := context.WithCancel(ctx)
+			cancel()
+			answers := func() bool {
+				short, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				return m.WaitHealthy(short) == nil
+			}
+
+			err := m.Stop(ended)
+			t.Logf("Stop under an ended ctx: %v; running %v", err, m.Running())
+			if m.Running() != answers() {
+				t.Fatalf("Running says %v, but the member answering says otherwise", m.Running())
+			}
+			if err := m.Restart(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			err = m.Pause(ended)
+			t.Logf("Pause under an ended ctx: %v; paused %v", err, m.Paused())
+			if m.Paused() == answers() {
+				t.Fatalf("Paused says %v, but the member answering says otherwise", m.Paused())
+			}
+			if err := m.Resume(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if !answers() {
+				t.Fatal("the member does not answer after Resume")
+			}
+			if _, err := etcd.Client().Put(ctx, "k", "v"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 // TestTerminate: after Terminate nothing answers, clients are closed, and a second
 // Terminate does nothing.
 func TestTerminate(t *testing.T) {

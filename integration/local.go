@@ -61,7 +61,7 @@ func (r localRunner) start(context.Context) error             { return r.m.Resta
 func (r localRunner) logTail(_ context.Context, n int) string { return r.m.LogTail(n) }
 func (r localRunner) alive(context.Context) error {
 	if !r.m.Running() {
-		return fmt.Errorf("process of %s exited", r.m.Name)
+		return fmt.Errorf("process of %s: %w", r.m.Name, errExited)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -16,7 +17,7 @@ type runner interface {
 	pause(ctx context.Context) error  // freeze: sockets stay open, nothing answers
 	resume(ctx context.Context) error // unfreeze
 	start(ctx context.Context) error  // run again after stop or kill, same data
-	alive(ctx context.Context) error  // nil while it runs
+	alive(ctx context.Context) error  // nil while it runs; errExited once it has ended
 	logTail(ctx context.Context, n int) string
 }
 
@@ -33,6 +34,13 @@ type Member struct {
 	id           uint64
 	statusClient *gateway.Client // to this member alone, not through its proxy
 }
+
+// errExited: the member's process or container has ended.
+var errExited = errors.New("exited")
+
+// settleTimeout bounds the questions asked about a member after a call on it
+// was cut short, since the caller's ctx may be what ended.
+const settleTimeout = 10 * time.Second
 
 func newMember(name, url string, run runner) *Member {
 	return &Member{name: name, url: url, run: run, running: true}
@@ -58,7 +66,8 @@ func (m *Member) Endpoint() string {
 func (m *Member) Proxy() *Proxy { return m.proxy }
 
 // Running reports whether the member was started and has not been stopped or
-// killed through this package. A paused member is running.
+// killed since, through this package or (as WaitHealthy finds) on its own. A
+// paused member is running.
 func (m *Member) Running() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -90,18 +99,31 @@ func (m *Member) Stop(ctx context.Context) error {
 // stays for Restart. Killing a stopped member does nothing.
 func (m *Member) Kill(ctx context.Context) error { return m.end(ctx, "kill", m.run.kill) }
 
-// end runs f, which ends the member's process, under the member's lock.
+// end runs f, which ends the member's process, under the member's lock. If f
+// fails (its wait cut short by ctx, say) but the process has ended, the member
+// is recorded as ended all the same, so that Restart brings it back.
 func (m *Member) end(ctx context.Context, what string, f func(context.Context) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.running {
 		return nil
 	}
-	if err := f(ctx); err != nil {
+	err := f(ctx)
+	if err == nil || m.exited(ctx) {
+		m.running, m.paused = false, false
+	}
+	if err != nil {
 		return fmt.Errorf("integration: %s %s: %w", what, m.name, err)
 	}
-	m.running, m.paused = false, false
 	return nil
+}
+
+// exited reports whether the member's process has ended, asking under a bound
+// of its own: ctx may be what ended.
+func (m *Member) exited(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	return errors.Is(m.run.alive(ctx), errExited)
 }
 
 // Pause freezes the member (SIGSTOP, or the container's cgroup freezer): its
@@ -162,6 +184,12 @@ func (m *Member) WaitHealthy(ctx context.Context) error {
 			return nil
 		}
 		if aerr := m.run.alive(ctx); aerr != nil {
+			if errors.Is(aerr, errExited) {
+				// It ended on its own (a failed start, a crash).
+				m.mu.Lock()
+				m.running, m.paused = false, false
+				m.mu.Unlock()
+			}
 			return fmt.Errorf("integration: member %s is not running: %w; log tail:\n%s", m.name, aerr, m.LogTail(ctx, 20))
 		}
 		select {
