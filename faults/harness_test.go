@@ -129,7 +129,7 @@ func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemes
 				return err
 			}
 			sleep(ctx, 2*time.Second)
-			n.recover(ctx, m.Resume)
+			n.undo(ctx, m.Resume)
 			return nil
 		}},
 		{"proxy-cut", func(_ context.Context, rng *rand.Rand) error {
@@ -188,17 +188,17 @@ func (n *nemesis) kill(ctx context.Context, rng *rand.Rand, leader bool) error {
 		return err
 	}
 	sleep(ctx, time.Second)
-	n.recover(ctx, victim.Restart)
+	n.undo(ctx, victim.Restart)
 	return nil
 }
 
-// recover undoes a fault (restarts or resumes a member) even when the run's
-// ctx has ended meanwhile, under a minute of its own; its failure is the
-// test's, whenever it happens.
-func (n *nemesis) recover(ctx context.Context, undo func(context.Context) error) {
+// undo runs f, which undoes a fault (restarts or resumes a member), even when
+// the run's ctx has ended meanwhile, under a minute of its own; its failure is
+// the test's, whenever it happens.
+func (n *nemesis) undo(ctx context.Context, f func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := undo(ctx); err != nil {
+	if err := f(ctx); err != nil {
 		n.t.Errorf("undoing a fault: %v", err)
 	}
 }

@@ -182,10 +182,13 @@ func consumeWith(ctx context.Context, wq *queue.WorkQueue, l *lease.Lease, rng *
 			ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err = it.Ack(ackCtx)
 			cancel()
-			if err == nil || errors.Is(err, queue.ErrClaimLost) || ctx.Err() != nil {
+			if err == nil || errors.Is(err, queue.ErrClaimLost) {
 				break
 			}
 			unknown = true
+			if !sleep(ctx, 100*time.Millisecond) {
+				break
+			}
 		}
 		switch {
 		case err == nil:

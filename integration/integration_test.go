@@ -207,19 +207,23 @@ func TestCallsCutShort(t *testing.T) {
 				return m.WaitHealthy(short) == nil
 			}
 
+			// The state is read before asking the member, since WaitHealthy
+			// records a member it finds dead.
 			err := m.Stop(ended)
-			t.Logf("Stop under an ended ctx: %v; running %v", err, m.Running())
-			if m.Running() != answers() {
-				t.Fatalf("Running says %v, but the member answering says otherwise", m.Running())
+			running := m.Running()
+			t.Logf("Stop under an ended ctx: %v; running %v", err, running)
+			if running != answers() {
+				t.Fatalf("Running says %v, but the member answering says otherwise", running)
 			}
 			if err := m.Restart(ctx); err != nil {
 				t.Fatal(err)
 			}
 
 			err = m.Pause(ended)
-			t.Logf("Pause under an ended ctx: %v; paused %v", err, m.Paused())
-			if m.Paused() == answers() {
-				t.Fatalf("Paused says %v, but the member answering says otherwise", m.Paused())
+			paused := m.Paused()
+			t.Logf("Pause under an ended ctx: %v; paused %v", err, paused)
+			if paused == answers() {
+				t.Fatalf("Paused says %v, but the member answering says otherwise", paused)
 			}
 			if err := m.Resume(ctx); err != nil {
 				t.Fatal(err)

@@ -36,6 +36,8 @@ type lossyProxy struct {
 
 func newLossyProxy(t *testing.T, target string) *lossyProxy {
 	p := &lossyProxy{}
+	fwd := &http.Client{Transport: &http.Transport{}}
+	t.Cleanup(fwd.CloseIdleConnections)
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -56,7 +58,7 @@ func newLossyProxy(t *testing.T, target string) *lossyProxy {
 			panic(http.ErrAbortHandler)
 		}
 		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := fwd.Do(req)
 		if err != nil {
 			panic(http.ErrAbortHandler)
 		}
