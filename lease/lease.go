@@ -190,6 +190,27 @@ func (l *Lease) Deadline() time.Time {
 	return l.deadline
 }
 
+// Check asks the server whether the lease still exists, without renewing it.
+// When the server says it is gone (revoked, or expired while this process
+// could not renew it), the lease ends at once, as it would at its next renewal,
+// and Check returns that *LostError. It returns nil while the lease exists, the
+// lease's Err once it has ended, and otherwise the error that kept it from
+// asking; that error leaves the lease as it was.
+func (l *Lease) Check(ctx context.Context) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	_, err := l.c.TimeToLive(ctx, l.id)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gateway.ErrLeaseNotFound):
+		l.lose(&LostError{ID: l.id, Reason: err})
+		return l.Err()
+	}
+	return fmt.Errorf("lease: checking %x: %w", l.id, err)
+}
+
 // Close stops renewing the lease and revokes it, which deletes every key
 // attached to it. Revoking a lease that is already gone is not an error. Close
 // may be called more than once.
@@ -271,8 +292,8 @@ func (l *Lease) run() {
 }
 
 func (l *Lease) lose(err *LostError) {
-	l.log.Warn("lease lost", "lease", fmt.Sprintf("%x", l.id), "err", err)
 	l.once.Do(func() {
+		l.log.Warn("lease lost", "lease", fmt.Sprintf("%x", l.id), "err", err)
 		l.end(err)
 		close(l.stop)
 	})

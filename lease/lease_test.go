@@ -82,6 +82,38 @@ func TestRevokedElsewhere(t *testing.T) {
 	}
 }
 
+// TestCheck: Check asks the server at once. A lease revoked elsewhere ends on
+// the Check, long before its next renewal (TTL 30: renewed every 10 s); a Check
+// that cannot ask leaves the lease as it was.
+func TestCheck(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(30)))
+	defer l.Close(ctx)
+	tu.NoErr(t, l.Check(ctx))
+
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	tu.Is(t, l.Check(ended), context.Canceled)
+	tu.NoErr(t, l.Err())
+
+	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, l.ID()))
+	err := l.Check(ctx)
+	tu.Is(t, err, lease.ErrLost, gateway.ErrLeaseNotFound)
+	select {
+	case <-l.Done():
+	default:
+		t.Fatal("Check found the lease gone but Done is open")
+	}
+	tu.Is(t, l.Err(), lease.ErrLost, gateway.ErrLeaseNotFound)
+	tu.Is(t, l.Check(ctx), lease.ErrLost) // ended: no need to ask again
+
+	closed := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(30)))
+	tu.NoErr(t, closed.Close(ctx))
+	tu.Is(t, closed.Check(ctx), lease.ErrClosed)
+}
+
 // TestLostBeforeServerExpiry cuts a lease holder off from the cluster by
 // pausing the only member it talks to. The holder must declare the lease lost
 // before the rest of the cluster expires it (seen as the deletion of a key

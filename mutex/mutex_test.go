@@ -2,6 +2,7 @@ package mutex_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -117,6 +118,9 @@ func TestStaleUnlockIsFenced(t *testing.T) {
 	tu.Must[*gateway.DeleteResponse](t)(c.Delete(ctx, m.Key()))
 	<-lost.Done()
 	tu.Is(t, context.Cause(lost), mutex.ErrLost)
+	if errors.Is(context.Cause(lost), lease.ErrLost) {
+		t.Fatalf("a key deleted by someone else is reported as the lease's end: %v", context.Cause(lost))
+	}
 	newer := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, m.Key(), "", gateway.WithLease(l.ID())))
 	tu.Is(t, m.Unlock(ctx), mutex.ErrLost)
 	kv := tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, m.Key()))
@@ -269,19 +273,68 @@ func TestWaiterStopsWhenLeaseEnds(t *testing.T) {
 	tu.NoErr(t, holder.Unlock(ctx))
 }
 
-// cancelAt cancels the returned context when the client sends its n-th request.
-type cancelAt struct {
-	next   http.RoundTripper
-	n      atomic.Int64
-	at     atomic.Int64
-	cancel context.CancelFunc
+// onRequest runs do just before the client sends its at-th request.
+type onRequest struct {
+	next http.RoundTripper
+	n    atomic.Int64
+	at   atomic.Int64
+	do   func()
 }
 
-func (c *cancelAt) RoundTrip(r *http.Request) (*http.Response, error) {
-	if c.n.Add(1) == c.at.Load() {
-		c.cancel()
+func (o *onRequest) RoundTrip(r *http.Request) (*http.Response, error) {
+	if o.n.Add(1) == o.at.Load() {
+		o.do()
 	}
-	return c.next.RoundTrip(r)
+	return o.next.RoundTrip(r)
+}
+
+// TestWaiterLeaseRevokedBeforeCheck revokes a waiter's lease between the
+// create of its key and its first check, long before the lease's renewal (TTL
+// 30: every 10 s) could notice. The check finds the key gone; Lock must name
+// the lease's end, and the lease must have ended with it.
+func TestWaiterLeaseRevokedBeforeCheck(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	holder := mutex.New(tu.Lease(t, ctx, c, 30), "rv")
+	tu.NoErr(t, holder.Lock(ctx))
+	wl := tu.Lease(t, ctx, c, 30)
+	revoked := make(chan error, 1)
+	tr := &onRequest{next: http.DefaultTransport.(*http.Transport).Clone(), do: func() {
+		_, err := c.Revoke(ctx, wl.ID())
+		revoked <- err
+	}}
+	wc := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: tr} })
+	adopted := tu.Must[*lease.Lease](t)(lease.New(ctx, wc, lease.WithID(wl.ID())))
+	defer adopted.Orphan()
+	tr.at.Store(tr.n.Load() + 2) // Lock's request 1 creates the key, 2 checks
+	err := mutex.New(adopted, "rv").Lock(ctx)
+	tu.NoErr(t, <-revoked)
+	tu.Is(t, err, mutex.ErrLost, lease.ErrLost, gateway.ErrLeaseNotFound)
+	tu.Is(t, adopted.Err(), lease.ErrLost, gateway.ErrLeaseNotFound)
+	tu.NoErr(t, holder.Unlock(ctx))
+}
+
+// TestHolderLeaseRevoked: a holder whose lease is revoked elsewhere learns it
+// from the deletion of its key, at once, and the loss names the lease's end;
+// its lease has ended too, long before its next renewal (TTL 30).
+func TestHolderLeaseRevoked(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	l := tu.Lease(t, ctx, c, 30)
+	m := mutex.New(l, "hr")
+	tu.NoErr(t, m.Lock(ctx))
+	lost := m.Context()
+	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, l.ID()))
+	select {
+	case <-lost.Done():
+	case <-ctx.Done():
+		t.Fatal("no loss signal")
+	}
+	tu.Is(t, context.Cause(lost), mutex.ErrLost, lease.ErrLost, gateway.ErrLeaseNotFound)
+	tu.Is(t, l.Err(), lease.ErrLost)
+	tu.Is(t, m.Unlock(ctx), mutex.ErrLost, lease.ErrLost)
 }
 
 // TestCancelLeavesNothing cancels Lock at each of its requests in turn (the
@@ -297,9 +350,8 @@ func TestCancelLeavesNothing(t *testing.T) {
 	// re-checks after the release; 0 cancels before Lock.
 	for at := int64(0); at <= 4; at++ {
 		tu.NoErr(t, holder.Lock(ctx))
-		tr := &cancelAt{next: http.DefaultTransport.(*http.Transport).Clone()}
 		lctx, cancel := context.WithCancel(ctx)
-		tr.cancel = cancel
+		tr := &onRequest{next: http.DefaultTransport.(*http.Transport).Clone(), do: cancel}
 		if at == 0 {
 			cancel()
 		}

@@ -189,7 +189,7 @@ func (k *Claim) wait(ctx context.Context, kd *Kind, rev int64, try bool) error {
 		}
 		own := r.Responses[0].Get.Kvs
 		if len(own) == 0 || own[0].CreateRevision != rev {
-			return k.Lost(fmt.Errorf("%s was deleted while waiting", k.key))
+			return k.gone(ctx, "while waiting")
 		}
 		v := kd.Check(r.Responses[1:], rev)
 		if v.Admitted {
@@ -230,6 +230,21 @@ func (k *Claim) block(ctx context.Context, v Verdict, at int64) error {
 		return ctx.Err()
 	}
 	return fmt.Errorf("waiting for %s: %w", v.Key, err)
+}
+
+// gone is the error for the claim's key found deleted (when says at which
+// point). It asks the server about the lease: a revocation deletes the key at
+// once, before the lease's next renewal could notice, and then the error is the
+// lease's end (matching lease.ErrLost). Otherwise someone deleted the key.
+func (k *Claim) gone(ctx context.Context, when string) error {
+	err := k.l.Check(ctx)
+	switch {
+	case k.l.Err() != nil:
+		return k.Lost(k.leaseEnded())
+	case err != nil:
+		return k.Lost(fmt.Errorf("%s was deleted %s (its lease could not be checked: %v)", k.key, when, err))
+	}
+	return k.Lost(fmt.Errorf("%s was deleted %s by someone else", k.key, when))
 }
 
 // Lost wraps cause so that it matches ErrLost.
@@ -318,7 +333,7 @@ func (k *Claim) watchLoss(ctx context.Context, rev, from int64, joined chan stru
 		case ctx.Err() != nil: // stopped by Unlock, which set the cause
 			return
 		case err == nil:
-			lose(k.Lost(fmt.Errorf("%s was deleted by someone else", k.key)))
+			lose(k.gone(ctx, "while held"))
 			return
 		}
 		// The watch failed (compaction, or the client cannot reach anyone):
@@ -326,7 +341,7 @@ func (k *Claim) watchLoss(ctx context.Context, rev, from int64, joined chan stru
 		r, gerr := k.c.Get(ctx, k.key)
 		if gerr == nil {
 			if len(r.Kvs) == 0 || r.Kvs[0].CreateRevision != rev {
-				lose(k.Lost(fmt.Errorf("%s was deleted by someone else", k.key)))
+				lose(k.gone(ctx, "while held"))
 				return
 			}
 			from = r.Header.Revision
@@ -390,7 +405,7 @@ func (k *Claim) Release(ctx context.Context) error {
 	case wasLost != nil:
 		return wasLost
 	case !r.Succeeded:
-		return k.Lost(fmt.Errorf("%s was gone before Unlock", k.key))
+		return k.gone(ctx, "before Unlock")
 	}
 	return nil
 }
