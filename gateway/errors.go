@@ -2,10 +2,8 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 )
 
@@ -134,11 +132,11 @@ type Error struct {
 	// Err is the underlying cause (a transport or decoding error), or nil.
 	Err error
 
-	kind           error // the sentinel this error maps to, or nil
-	unsent         bool  // the request certainly did not reach a server
-	transport      bool  // no reply: the connection failed (possibly after sending)
-	notApplied     bool  // the server refused it before applying it
-	outcomeUnknown bool  // a state change that may or may not have been applied
+	kind  error // the sentinel this error maps to, or nil
+	stage stage // how far the attempt got; decides whether it is sent again (retry.go)
+	// unknown marks a state change that the resend contract gave up on: it may
+	// or may not have been applied (decide's outcomeUnknown verdict).
+	unknown bool
 }
 
 func (e *Error) Error() string {
@@ -162,7 +160,7 @@ func (e *Error) Error() string {
 	case e.kind != nil:
 		b.WriteString(e.kind.Error())
 	}
-	if e.outcomeUnknown {
+	if e.unknown {
 		b.WriteString(" (outcome unknown: it may have been applied)")
 	}
 	if e.Code != CodeOK || e.Status != 0 {
@@ -189,7 +187,7 @@ func (e *Error) Unwrap() []error {
 	if e.kind != nil {
 		errs = append(errs, e.kind)
 	}
-	if e.outcomeUnknown {
+	if e.unknown {
 		errs = append(errs, ErrOutcomeUnknown)
 	}
 	if e.Err != nil {
@@ -219,210 +217,45 @@ func (e *CompactedError) Is(target error) bool { return target == ErrCompacted }
 // Unwrap returns the *Error that carried the compaction, if any.
 func (e *CompactedError) Unwrap() error { return e.Err }
 
-// serverMessages maps etcd's error messages (etcd's rpctypes, stable across
-// versions) to sentinels. This is the one place where server text is matched: the
-// gateway gives nothing but the gRPC code and the message, and the code alone is
-// ambiguous (InvalidArgument is used for a dozen different errors).
-var serverMessages = map[string]error{
-	"etcdserver: user name is empty":                                                   ErrAuthRequired,
-	"etcdserver: mvcc: required revision has been compacted":                           ErrCompacted,
-	"etcdserver: mvcc: required revision is a future revision":                         ErrFutureRevision,
-	"etcdserver: requested lease not found":                                            ErrLeaseNotFound,
-	"etcdserver: lease already exists":                                                 ErrLeaseExists,
-	"etcdserver: no leader":                                                            ErrNoLeader,
-	"etcdserver: request is too large":                                                 ErrRequestTooLarge,
-	"etcdserver: too many operations in txn request":                                   ErrTooManyOps,
-	"etcdserver: duplicate key given in txn request":                                   ErrDuplicateKey,
-	"etcdserver: mvcc: database space exceeded":                                        ErrNoSpace,
-	"etcdserver: permission denied":                                                    ErrPermissionDenied,
-	"etcdserver: invalid auth token":                                                   ErrInvalidAuthToken,
-	"etcdserver: revision of auth store is old":                                        ErrAuthOldRevision,
-	"etcdserver: authentication failed, invalid user ID or password":                   ErrAuthFailed,
-	"etcdserver: authentication is not enabled":                                        ErrAuthNotEnabled,
-	"etcdserver: key is not provided":                                                  ErrEmptyKey,
-	"etcdserver: member not found":                                                     ErrMemberNotFound,
-	"etcdserver: can only promote a learner member which is in sync with leader":       ErrLearnerNotReady,
-	"etcdserver: not leader":                                                           ErrNotLeader,
-	"etcdserver: leader changed":                                                       ErrUnavailable,
-	"etcdserver: server stopped":                                                       ErrUnavailable,
-	"etcdserver: too many requests":                                                    ErrUnavailable,
-	"etcdserver: unhealthy cluster":                                                    ErrUnavailable,
-	"etcdserver: corrupt cluster":                                                      ErrUnavailable,
-	"etcdserver: request timed out":                                                    ErrTimeout,
-	"etcdserver: request timed out, possibly due to previous leader failure":           ErrTimeout,
-	"etcdserver: request timed out, possibly due to connection lost":                   ErrTimeout,
-	"etcdserver: request timed out, waiting for the applied index took too long":       ErrTimeout,
-	"etcdserver: request timed out, waiting for the read index response took too long": ErrTimeout,
-}
-
-// classify returns the sentinel for a server error.
-func classify(code Code, msg string) error {
-	if c, desc, ok := grpcMessage(msg); ok {
-		code, msg = c, desc
-	}
-	if k, ok := serverMessages[msg]; ok {
-		return k
-	}
-	switch {
-	case strings.HasPrefix(msg, "etcdserver: request timed out"):
-		return ErrTimeout
-	case strings.Contains(msg, "auth token"):
-		return ErrInvalidAuthToken
-	}
-	switch code {
-	case CodeUnimplemented:
-		return ErrUnimplemented
-	case CodeUnavailable:
-		return ErrUnavailable
-	case CodeDeadlineExceeded:
-		return ErrTimeout
-	case CodePermissionDenied:
-		return ErrPermissionDenied
-	case CodeUnauthenticated:
-		return ErrInvalidAuthToken
-	}
-	return nil
-}
-
-// grpcMessage unpacks a message in gRPC's own format, "rpc error: code = X desc =
-// Y", which etcd passes through in some places (a watch's cancel_reason).
-func grpcMessage(msg string) (Code, string, bool) {
-	const head, sep = "rpc error: code = ", " desc = "
-	rest, ok := strings.CutPrefix(msg, head)
-	if !ok {
-		return 0, "", false
-	}
-	name, desc, ok := strings.Cut(rest, sep)
-	if !ok {
-		return 0, "", false
-	}
-	for i, n := range codeNames {
-		if n == name {
-			return Code(i), desc, true
-		}
-	}
-	return CodeUnknown, desc, true
-}
-
-// wireError holds both unary error shapes: 3.4/3.5 {"error","message","code"} and
-// 3.6+ {"code","message"}.
-type wireError struct {
-	Error   json.RawMessage `json:"error"`
-	Message string          `json:"message"`
-	Code    Code            `json:"code"`
-}
-
-// streamError holds both mid-stream error shapes: 3.4/3.5 {"grpc_code","http_code",
-// "message","http_status"} and 3.6+ {"code","message"}.
-type streamError struct {
-	GRPCCode Code   `json:"grpc_code"`
-	Code     Code   `json:"code"`
-	HTTPCode int    `json:"http_code"`
-	Message  string `json:"message"`
-}
-
-func (s *streamError) toError(op, endpoint string) *Error {
-	code := s.Code
-	if code == CodeOK {
-		code = s.GRPCCode
-	}
-	return &Error{Op: op, Endpoint: endpoint, Code: code, Message: s.Message, kind: classify(code, s.Message)}
-}
-
-// replyError turns a non-200 reply body into an *Error.
-func replyError(op, endpoint string, status int, body []byte) *Error {
-	e := &Error{Op: op, Endpoint: endpoint, Status: status}
-	var w wireError
-	err := json.Unmarshal(body, &w)
-	if err == nil && w.Message == "" && w.Code == CodeOK && len(w.Error) > 0 && w.Error[0] == '{' {
-		// A streaming call refused before its stream began: a real HTTP status
-		// with the stream's error shape, {"error":{"code":…,"message":…}}.
-		var se streamError
-		if json.Unmarshal(w.Error, &se) == nil && se.Message != "" {
-			se2 := se.toError(op, endpoint)
-			se2.Status = status
-			se2.notApplied = refusedBeforeApply(se2.Message)
-			return se2
-		}
-	}
-	if err != nil || (w.Message == "" && w.Code == CodeOK) {
-		// Not etcd's JSON: a proxy's page, an empty reply, a plain-text error.
-		e.Message = "unexpected reply: " + snippet(body)
-		switch status {
-		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			e.kind = ErrUnavailable
-		case http.StatusNotFound, http.StatusNotImplemented, http.StatusMethodNotAllowed:
-			e.kind = ErrUnimplemented
-		default:
-			e.kind = ErrMalformedResponse
-		}
-		return e
-	}
-	e.Code, e.Message = w.Code, w.Message
-	if e.Message == "" && len(w.Error) > 0 {
-		var s string
-		if json.Unmarshal(w.Error, &s) == nil {
-			e.Message = s
-		}
-	}
-	e.kind = classify(e.Code, e.Message)
-	e.notApplied = refusedBeforeApply(e.Message)
-	return e
-}
-
-// refusedBeforeApply reports server errors that etcd returns before it proposes a
-// request, so the request was certainly not applied: a member without a leader,
-// a member shedding load.
-func refusedBeforeApply(msg string) bool {
-	return msg == "etcdserver: no leader" || msg == "etcdserver: too many requests"
-}
-
-func snippet(b []byte) string {
-	const max = 120
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "(empty body)"
-	}
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return fmt.Sprintf("%q", s)
-}
-
 // transportError wraps a failure to get a reply at all.
 func transportError(op, endpoint string, err error) *Error {
-	e := &Error{Op: op, Endpoint: endpoint, Err: err}
+	e := &Error{Op: op, Endpoint: endpoint, Err: err, stage: stageNoReply}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return e
 	}
 	e.kind = ErrUnavailable
-	e.transport = true
+	e.stage = transportStage(err)
 	return e
 }
 
 // unsentError marks err (from detecting the API path, say) as having happened
-// before the request was sent.
+// before the request was sent. A TLS rejection stays one: no member will accept
+// the request either.
 func unsentError(op, endpoint string, err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
+	if e := asError(err); e != nil {
 		c := *e
-		c.unsent = true
+		if c.stage != stageRejected {
+			c.stage = stageNotSent
+		}
 		return &c
 	}
-	return &Error{Op: op, Endpoint: endpoint, Err: err, unsent: true}
+	return &Error{Op: op, Endpoint: endpoint, Err: err, stage: stageNotSent}
 }
 
-// outcomeUnknown marks a state change whose outcome is unknown.
-func outcomeUnknown(err error) error {
-	var e *Error
-	if !errors.As(err, &e) {
+// markOutcomeUnknown marks a state change whose outcome is unknown.
+func markOutcomeUnknown(err error) error {
+	e := asError(err)
+	if e == nil {
 		return err
 	}
 	c := *e
-	c.outcomeUnknown = true
+	c.unknown = true
 	return &c
 }
 
+// localError is the client's own refusal, before anything was sent (a closed
+// client, a request over the size limit, an empty key). It stands: sending the
+// same request elsewhere would meet the same refusal.
 func localError(op string, kind error, msg string) *Error {
 	return &Error{Op: op, Message: msg, kind: kind}
 }

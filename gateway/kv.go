@@ -115,3 +115,35 @@ func (c *Client) Compact(ctx context.Context, rev int64, opts ...Option) (*Compa
 	}{rev, o.physical}
 	return call[CompactResponse](ctx, c, rpcCompact, 0, req)
 }
+
+// GetResponse is the result of a range read.
+type GetResponse struct {
+	Header Header `json:"header"`
+	// Kvs are the keys found, in the requested order (by key by default).
+	Kvs []KeyValue `json:"kvs"`
+	// More reports that the range held more keys than Limit allowed.
+	More bool `json:"more"`
+	// Count is the number of keys in the range, whatever the limit.
+	Count int64 `json:"count,string"`
+}
+
+// PutResponse is the result of a put.
+type PutResponse struct {
+	Header Header `json:"header"`
+	// PrevKv is the key before the put, when WithPrevKV was given and it existed.
+	PrevKv *KeyValue `json:"prev_kv"`
+}
+
+// DeleteResponse is the result of a delete.
+type DeleteResponse struct {
+	Header Header `json:"header"`
+	// Deleted is the number of keys deleted.
+	Deleted int64 `json:"deleted,string"`
+	// PrevKvs are the deleted keys, when WithPrevKV was given.
+	PrevKvs []KeyValue `json:"prev_kvs"`
+}
+
+// CompactResponse is the result of a compaction.
+type CompactResponse struct {
+	Header Header `json:"header"`
+}

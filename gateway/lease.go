@@ -89,7 +89,7 @@ func (c *Client) TimeToLive(ctx context.Context, id int64, opts ...Option) (*Lea
 		opt(&o)
 	}
 	resp := new(LeaseTimeToLiveResponse)
-	if err := c.call(ctx, rpcTimeToLive, 0, leaseIDRequest{ID: id, Keys: o.attachedKeys}, resp); err != nil {
+	if err := c.unary(ctx, rpcTimeToLive, 0, leaseIDRequest{ID: id, Keys: o.attachedKeys}, resp); err != nil {
 		return nil, err
 	}
 	if resp.TTL == -1 {
@@ -127,7 +127,7 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 			// An empty reply: some auth failures end this way (etcd issues
 			// 15256, 20332). Nothing says the lease is gone.
 			return &Error{Op: op, Endpoint: d.endpoint, Status: http.StatusOK,
-				Message: "keepalive stream ended without a result", Err: io.ErrUnexpectedEOF, kind: ErrUnavailable}
+				Message: "keepalive stream ended without a result", Err: io.ErrUnexpectedEOF, kind: ErrUnavailable, stage: stageInDoubt}
 		}
 		return err
 	})
@@ -138,27 +138,4 @@ func (c *Client) KeepAliveOnce(ctx context.Context, id int64) (*LeaseKeepAliveRe
 		return nil, localError(op, ErrLeaseNotFound, fmt.Sprintf("lease %x not found (keepalive TTL 0)", id))
 	}
 	return resp, nil
-}
-
-// stream posts body to a streaming call and hands the reply to read; it closes
-// the reply when read returns.
-func (c *Client) stream(ctx context.Context, r rpc, body []byte, read func(*streamDecoder) error) error {
-	return c.onEndpoints(ctx, r, func(ep *endpoint) error {
-		return c.withAuth(ctx, func(token string) error {
-			hr, err := c.send(ctx, ep, r.path, body, nil, token)
-			if err != nil {
-				return err
-			}
-			defer closeBody(hr)
-			return read(newStreamDecoder(hr.Body, r.path, ep.base))
-		})
-	})
-}
-
-// closeBody drains a little of what is left, so that a finished reply's connection
-// can be reused, and closes it. A stream cut short is not drained: its context is
-// cancelled and its connection is dropped.
-func closeBody(hr *http.Response) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, 4<<10))
-	hr.Body.Close()
 }

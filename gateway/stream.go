@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 )
 
 // streamDecoder reads the gateway's streamed replies: a sequence of JSON objects,
@@ -51,4 +53,27 @@ func (d *streamDecoder) next(result any) error {
 		return &Error{Op: d.op, Endpoint: d.endpoint, Message: "malformed stream result", Err: err, kind: ErrMalformedResponse}
 	}
 	return nil
+}
+
+// stream posts body to a streaming call and hands the reply to read; it closes
+// the reply when read returns.
+func (c *Client) stream(ctx context.Context, r rpc, body []byte, read func(*streamDecoder) error) error {
+	return c.onEndpoints(ctx, r, func(ep *endpoint) error {
+		return c.withAuth(ctx, func(token string) error {
+			hr, err := c.send(ctx, ep, r.path, body, nil, token)
+			if err != nil {
+				return err
+			}
+			defer closeBody(hr)
+			return read(newStreamDecoder(hr.Body, r.path, ep.base))
+		})
+	})
+}
+
+// closeBody drains a little of what is left, so that a finished reply's connection
+// can be reused, and closes it. A stream cut short is not drained: its context is
+// cancelled and its connection is dropped.
+func closeBody(hr *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(hr.Body, 4<<10))
+	hr.Body.Close()
 }

@@ -126,3 +126,21 @@ func (t *Txn) Commit(ctx context.Context) (*TxnResponse, error) {
 	}
 	return call[TxnResponse](ctx, t.c, r, t.op.size(), t.op.txnRequest())
 }
+
+// TxnResponse is the result of a transaction.
+type TxnResponse struct {
+	Header Header `json:"header"`
+	// Succeeded reports whether every comparison held, so the Then branch ran.
+	Succeeded bool `json:"succeeded"`
+	// Responses hold one result per operation of the branch that ran.
+	Responses []OpResponse `json:"responses"`
+}
+
+// OpResponse is the result of one operation in a transaction: exactly one field
+// is set, matching the operation's kind.
+type OpResponse struct {
+	Get    *GetResponse    `json:"response_range"`
+	Put    *PutResponse    `json:"response_put"`
+	Delete *DeleteResponse `json:"response_delete_range"`
+	Txn    *TxnResponse    `json:"response_txn"`
+}

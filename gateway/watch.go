@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -228,7 +229,7 @@ func (w *Watch) run(ctx context.Context, s *watchStream) {
 	for {
 		err = w.pump(ctx, s)
 		s.close()
-		if ctx.Err() != nil || !retryableWatchError(err) {
+		if ctx.Err() != nil || !resumable(err) {
 			return
 		}
 		// The member ended the stream, broke the connection or lost its
@@ -241,7 +242,7 @@ func (w *Watch) run(ctx context.Context, s *watchStream) {
 			if err == nil {
 				break
 			}
-			if ctx.Err() != nil || !retryableWatchError(err) {
+			if ctx.Err() != nil || !resumable(err) {
 				return
 			}
 			t := time.NewTimer(bo.NextBackOff())
@@ -255,12 +256,12 @@ func (w *Watch) run(ctx context.Context, s *watchStream) {
 	}
 }
 
-// retryableWatchError reports whether a watch that ended with err should open a
-// new stream: a clean end of the stream (the member shut down), a broken
-// connection, or a member without a leader or otherwise unavailable.
-func retryableWatchError(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, ErrUnavailable) ||
-		errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout)
+// resumable reports whether a watch that ended with err should open a new
+// stream: the resend contract says so for a watch (which is idempotent: it
+// starts at the next revision), or the member ended the stream cleanly (it
+// shut down).
+func resumable(err error) bool {
+	return errors.Is(err, io.EOF) || decide(stageOf(err), rpcWatch.idempotent, false) == resend
 }
 
 // open starts a stream at w.next and waits for the server to confirm it.
@@ -318,7 +319,7 @@ func (w *Watch) openOn(ctx context.Context, ep *endpoint, body []byte, header ht
 	if err := s.dec.next(&m); err != nil {
 		s.close()
 		if errors.Is(err, io.EOF) {
-			err = &Error{Op: "watch", Endpoint: ep.base, Message: "stream ended before the watch was created", Err: io.ErrUnexpectedEOF, kind: ErrUnavailable, transport: true}
+			err = &Error{Op: "watch", Endpoint: ep.base, Message: "stream ended before the watch was created", Err: io.ErrUnexpectedEOF, kind: ErrUnavailable, stage: stageNoReply}
 		}
 		return nil, err
 	}
@@ -351,6 +352,7 @@ func (w *Watch) cancelError(ep *endpoint, start int64, m *wireWatchResponse) err
 		e.Code = code
 	}
 	e.kind = classify(CodeOK, m.CancelReason)
+	e.stage = replyStage(e.kind, m.CancelReason)
 	if e.kind == nil {
 		e.kind = ErrWatchCanceled
 	}
@@ -404,4 +406,30 @@ func (w *Watch) pump(ctx context.Context, s *watchStream) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// EventType is the kind of a watch event.
+type EventType int
+
+// Event types.
+const (
+	EventPut EventType = iota
+	EventDelete
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventPut:
+		return "PUT"
+	case EventDelete:
+		return "DELETE"
+	}
+	return "EventType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// UnmarshalJSON accepts the enum's name or number.
+func (t *EventType) UnmarshalJSON(b []byte) error {
+	n, err := unmarshalEnum(b, map[string]int{"PUT": 0, "DELETE": 1})
+	*t = EventType(n)
+	return err
 }
