@@ -37,6 +37,9 @@ type Barrier struct {
 // New returns the barrier key, to be held through l.
 func New(l *lease.Lease, key string) *Barrier { return &Barrier{l: l, c: l.Client(), key: key} }
 
+// Lease is the lease the barrier is held through.
+func (b *Barrier) Lease() *lease.Lease { return b.l }
+
 // Hold raises the barrier. It fails with ErrHeld when someone else holds it;
 // holding it again through the same lease is not an error.
 func (b *Barrier) Hold(ctx context.Context) error {
@@ -80,26 +83,11 @@ func Wait(ctx context.Context, c *gateway.Client, key string) error {
 		if len(r.Kvs) == 0 {
 			return nil
 		}
-		err = awaitEvent(ctx, c, key, r.Header.Revision, nil, gateway.WithFilterPut())
-		if err != nil && !errors.Is(err, gateway.ErrCompacted) {
+		if err := await.Change(ctx, c, key, r.Header.Revision, nil, gateway.WithFilterPut()); err != nil {
 			return fmt.Errorf("barrier %s: %w", key, err)
 		}
 		// Deleted, or the history was compacted: look again.
 	}
-}
-
-// awaitEvent waits for a change to key (with opts) after revision rev, or for
-// ctx or, if l is not nil, the lease to end.
-func awaitEvent(ctx context.Context, c *gateway.Client, key string, rev int64, l *lease.Lease, opts ...gateway.Option) error {
-	var leaseDone <-chan struct{}
-	if l != nil {
-		leaseDone = l.Done()
-	}
-	err := await.Change(ctx, c, key, rev, leaseDone, opts...)
-	if errors.Is(err, await.ErrStopped) {
-		return l.Err()
-	}
-	return err
 }
 
 // DoubleBarrier lets count participants enter together and leave together.
@@ -120,9 +108,9 @@ type DoubleBarrier struct {
 	prefix string
 }
 
-// NewDouble returns a participant in the double barrier name of count
+// NewDoubleBarrier returns a participant in the double barrier name of count
 // participants, through l. count must be positive.
-func NewDouble(l *lease.Lease, name string, count int) (*DoubleBarrier, error) {
+func NewDoubleBarrier(l *lease.Lease, name string, count int) (*DoubleBarrier, error) {
 	if count <= 0 {
 		return nil, fmt.Errorf("barrier: %d participants is not positive", count)
 	}
@@ -132,6 +120,9 @@ func NewDouble(l *lease.Lease, name string, count int) (*DoubleBarrier, error) {
 		key: fmt.Sprintf("%s%x_%s", pfx, l.ID(), uuid.NewString()),
 	}, nil
 }
+
+// Lease is the lease the participant's key is bound to.
+func (d *DoubleBarrier) Lease() *lease.Lease { return d.l }
 
 // Enter registers the participant and returns when count participants have
 // entered, or with ctx's error (the participant's key is then removed) or the
@@ -157,18 +148,15 @@ func (d *DoubleBarrier) Enter(ctx context.Context) error {
 	}
 	rev := r.Header.Revision
 	for {
-		err := awaitEvent(ctx, d.c, d.ready, rev, d.l)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, gateway.ErrCompacted) {
+		if err := await.Change(ctx, d.c, d.ready, rev, d.l); err != nil {
 			d.abandon()
 			return fmt.Errorf("barrier %s: waiting to enter: %w", d.name, err)
 		}
-		g, gerr := d.c.Get(ctx, d.ready, gateway.WithCountOnly())
-		if gerr != nil {
+		// Opened, or the history was compacted: look.
+		g, err := d.c.Get(ctx, d.ready, gateway.WithCountOnly())
+		if err != nil {
 			d.abandon()
-			return fmt.Errorf("barrier %s: waiting to enter: %w", d.name, gerr)
+			return fmt.Errorf("barrier %s: waiting to enter: %w", d.name, err)
 		}
 		if g.Count > 0 {
 			return nil
@@ -196,8 +184,7 @@ func (d *DoubleBarrier) Leave(ctx context.Context) error {
 	}
 	left, rev := r.Responses[1].Get.Count, r.Header.Revision
 	for left > 0 {
-		if err := awaitEvent(ctx, d.c, d.prefix, rev, nil, gateway.WithPrefix(), gateway.WithFilterPut()); err != nil &&
-			!errors.Is(err, gateway.ErrCompacted) {
+		if err := await.Change(ctx, d.c, d.prefix, rev, nil, gateway.WithPrefix(), gateway.WithFilterPut()); err != nil {
 			return fmt.Errorf("barrier %s: waiting to leave: %w", d.name, err)
 		}
 		g, err := d.c.Get(ctx, d.prefix, gateway.WithPrefix(), gateway.WithCountOnly())

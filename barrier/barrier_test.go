@@ -55,13 +55,13 @@ func TestDoubleBarrier(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	_, err := barrier.NewDouble(tu.Lease(t, ctx, c, 30), "db", 0)
+	_, err := barrier.NewDoubleBarrier(tu.Lease(t, ctx, c, 30), "db", 0)
 	if err == nil {
 		t.Fatal("a double barrier of 0 was accepted")
 	}
 	var ps []*barrier.DoubleBarrier
 	for i := 0; i < 3; i++ {
-		ps = append(ps, tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDouble(tu.Lease(t, ctx, c, 30), "db", 3)))
+		ps = append(ps, tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDoubleBarrier(tu.Lease(t, ctx, c, 30), "db", 3)))
 	}
 	e0, e1 := tu.Async(ctx, ps[0].Enter), tu.Async(ctx, ps[1].Enter)
 	tu.WaitKeys(t, ctx, c, "db/waiters/", 2)
@@ -86,7 +86,7 @@ func TestDoubleBarrierCrash(t *testing.T) {
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
 	mk := func(l *lease.Lease) *barrier.DoubleBarrier {
-		return tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDouble(l, "dbc", 3))
+		return tu.Must[*barrier.DoubleBarrier](t)(barrier.NewDoubleBarrier(l, "dbc", 3))
 	}
 	a, b := mk(tu.Lease(t, ctx, c, 30)), mk(tu.Lease(t, ctx, c, 30))
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)

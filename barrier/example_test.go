@@ -60,7 +60,7 @@ func ExampleDoubleBarrier() {
 
 	var wg sync.WaitGroup
 	for i := 0; i < 3; i++ {
-		d, err := barrier.NewDouble(l, "phase-1", 3)
+		d, err := barrier.NewDoubleBarrier(l, "phase-1", 3)
 		if err != nil {
 			log.Fatal(err)
 		}

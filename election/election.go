@@ -19,29 +19,42 @@ import (
 	"fmt"
 
 	"github.com/etcdgw/etcdgw/gateway"
-	"github.com/etcdgw/etcdgw/internal/claim"
+	"github.com/etcdgw/etcdgw/internal/ticket"
 	"github.com/etcdgw/etcdgw/lease"
 )
 
+// The errors of elections. Package mutex has an ErrLost of its own, for locks;
+// each package's errors match only its own sentinels. ErrNoLeader here is an
+// election without candidates; gateway.ErrNoLeader is a member without a Raft
+// leader.
 var (
-	// ErrNotLeader: Proclaim or Resign by a candidate that does not lead.
+	// ErrNotLeader: Proclaim or Resign by a candidate that does not lead; the
+	// cause of Context asked for while not leading.
 	ErrNotLeader = errors.New("election: not the leader")
 	// ErrNoLeader: Leader found no candidate.
 	ErrNoLeader = errors.New("election: no leader")
 	// ErrLost: leadership (or the campaign) was lost: the lease ended, or the
 	// key was deleted by someone else. Campaign returns it when the lease ends
-	// while it waits; a leader's Context ends with it.
-	ErrLost = claim.ErrLost
+	// while it waits; a leader's Context ends with it as the cause. When the
+	// lease ended, the error also matches the lease's (lease.ErrLost or
+	// lease.ErrClosed).
+	ErrLost = errors.New("election: leadership lost")
+	// ErrResigned: the cause of a leader's Context after Resign.
+	ErrResigned = errors.New("election: resigned")
 	// ErrInUse: another Election object in this process campaigns with the
 	// same lease on the same name.
-	ErrInUse = claim.ErrInUse
+	ErrInUse = errors.New("election: already campaigning in this process")
 )
+
+// errBusy is never returned: a campaign always waits.
+var errBusy = errors.New("election: busy")
+
+var ticketErrors = &ticket.Errors{Busy: errBusy, NotHeld: ErrNotLeader, Released: ErrResigned, Lost: ErrLost, InUse: ErrInUse}
 
 // Election is one candidate in the election called name. Its methods are safe
 // for concurrent use.
 type Election struct {
-	k    *claim.Claim
-	kd   *claim.Kind
+	k    *ticket.Ticket
 	name string
 }
 
@@ -50,14 +63,14 @@ type Election struct {
 // place: Campaign finds its key and keeps its position.
 func New(l *lease.Lease, name string) *Election {
 	pfx := name + "/"
-	return &Election{k: claim.New(l, fmt.Sprintf("%s%x", pfx, l.ID())), kd: claim.Exclusive(pfx), name: name}
+	return &Election{k: ticket.New(l, fmt.Sprintf("%s%x", pfx, l.ID()), ticket.Exclusive(pfx), ticketErrors), name: name}
 }
 
 // Campaign waits until this candidate leads, with value as its proclamation.
 // When ctx ends first, the candidate's key is removed and ctx's error
 // returned; when its lease ends first, the error matches ErrLost.
 func (e *Election) Campaign(ctx context.Context, value string) error {
-	if err := e.k.Acquire(ctx, e.kd, false, value); err != nil {
+	if err := e.k.Acquire(ctx, value); err != nil {
 		return fmt.Errorf("election %s: %w", e.name, err)
 	}
 	if e.k.Resumed() { // the key was there with its old value
@@ -89,27 +102,30 @@ func (e *Election) Proclaim(ctx context.Context, value string) error {
 // ErrNotLeader when this candidate does not lead, and with an error matching
 // ErrLost when leadership had been lost before.
 func (e *Election) Resign(ctx context.Context) error {
-	err := e.k.Release(ctx)
-	if errors.Is(err, claim.ErrNotLocked) {
-		return fmt.Errorf("election %s: %w", e.name, ErrNotLeader)
+	if err := e.k.Release(ctx); err != nil {
+		return fmt.Errorf("election %s: %w", e.name, err)
 	}
-	return err
+	return nil
 }
 
 // Key is the candidate's key: <name>/<lease ID in hex>.
 func (e *Election) Key() string { return e.k.Key() }
 
-// Rev is the leader's term: its key's create revision, rising with every new
-// leader; a fencing token. It is 0 when this candidate does not lead.
-func (e *Election) Rev() int64 { return e.k.Token() }
+// Token is the leader's term: its key's create revision, rising with every new
+// leader; a fencing token, as a lock's Token is. It is 0 when this candidate
+// does not lead. (clientv3 calls it Rev.)
+func (e *Election) Token() int64 { return e.k.Token() }
 
-// IsLeader is a compare that holds only while this candidate leads in its
+// IsOwner is a compare that holds only while this candidate leads in its
 // current term. Put it in the If of your own transactions.
-func (e *Election) IsLeader() gateway.Cmp { return e.k.IsOwner() }
+func (e *Election) IsOwner() gateway.Cmp { return e.k.IsOwner() }
 
-// Context ends when leadership ends: lease lost, key deleted by someone else
-// (cause ErrLost), or resigned (cause claim's not-locked error). Called while
-// not leading, it returns a context that has ended.
+// Lease is the lease the candidate campaigns through.
+func (e *Election) Lease() *lease.Lease { return e.k.Lease() }
+
+// Context ends when leadership ends: lease lost or key deleted by someone else
+// (cause ErrLost), or resigned (cause ErrResigned). Called while not leading,
+// it returns a context that has ended (cause ErrNotLeader).
 func (e *Election) Context() context.Context { return e.k.Context() }
 
 // Done is Context().Done().

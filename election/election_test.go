@@ -58,7 +58,7 @@ func TestElection(t *testing.T) {
 	tu.Is(t, a.Resign(ctx), election.ErrNotLeader)
 	tu.NoErr(t, a.Campaign(ctx, "a1"))
 	tu.Eq(t, "observed", leaderValue(observed(t, ctx, obs)), "a1")
-	term := a.Rev()
+	term := a.Token()
 	leading := a.Context()
 	bDone := tu.Async(ctx, func(ctx context.Context) error { return b.Campaign(ctx, "b1") })
 	tu.NoErr(t, a.Proclaim(ctx, "a2"))
@@ -72,6 +72,7 @@ func TestElection(t *testing.T) {
 	if leading.Err() == nil {
 		t.Fatal("the leader's context did not end on Resign")
 	}
+	tu.Is(t, context.Cause(leading), election.ErrResigned)
 	tu.NoErr(t, <-bDone)
 	next := observed(t, ctx, obs)
 	tu.Eq(t, "observed after Resign", leaderValue(next), "b1")
@@ -79,9 +80,9 @@ func TestElection(t *testing.T) {
 		t.Fatalf("new term %d after %d", next.Leader.CreateRevision, term)
 	}
 	// A guarded write works for the leader only.
-	r := tu.Must[*gateway.TxnResponse](t)(c.Txn().If(b.IsLeader()).Then(gateway.OpPut("el-data", "b")).Commit(ctx))
+	r := tu.Must[*gateway.TxnResponse](t)(c.Txn().If(b.IsOwner()).Then(gateway.OpPut("el-data", "b")).Commit(ctx))
 	tu.Eq(t, "leader's guarded write", r.Succeeded, true)
-	r = tu.Must[*gateway.TxnResponse](t)(c.Txn().If(a.IsLeader()).Then(gateway.OpPut("el-data", "a")).Commit(ctx))
+	r = tu.Must[*gateway.TxnResponse](t)(c.Txn().If(a.IsOwner()).Then(gateway.OpPut("el-data", "a")).Commit(ctx))
 	tu.Eq(t, "old leader's guarded write", r.Succeeded, false)
 
 	// A campaign whose ctx ends leaves no key.
@@ -108,13 +109,13 @@ func TestResume(t *testing.T) {
 	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(30)))
 	e := election.New(l, "res")
 	tu.NoErr(t, e.Campaign(ctx, "before"))
-	term := e.Rev()
+	term := e.Token()
 	l.Orphan() // the process "restarts"
 	adopted := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithID(l.ID())))
 	defer adopted.Close(ctx)
 	e2 := election.New(adopted, "res")
 	tu.NoErr(t, e2.Campaign(ctx, "after"))
-	tu.Eq(t, "term kept", e2.Rev(), term)
+	tu.Eq(t, "term kept", e2.Token(), term)
 	kv := tu.Must[*gateway.KeyValue](t)(election.Leader(ctx, c, "res"))
 	tu.Eq(t, "proclaimed", string(kv.Value), "after")
 	tu.NoErr(t, e2.Resign(ctx))

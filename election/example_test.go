@@ -33,7 +33,7 @@ func ExampleElection() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%s leads (term %v)\n", leader.Value, leader.CreateRevision == e.Rev())
+	fmt.Printf("%s leads (term %v)\n", leader.Value, leader.CreateRevision == e.Token())
 	if err := e.Resign(ctx); err != nil {
 		log.Fatal(err)
 	}

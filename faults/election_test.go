@@ -11,11 +11,11 @@ import (
 	"github.com/etcdgw/etcdgw/lease"
 )
 
-// leaderKind is a candidate: it "holds" while it leads. Its term is Rev().
+// leaderKind is a candidate: it "holds" while it leads. Its term is Token().
 var leaderKind = lockKind{name: "leader", prefix: "el/", exclusive: true, make: func(l *lease.Lease) (holder, error) {
 	e := election.New(l, "el")
 	campaign := func(ctx context.Context) error { return e.Campaign(ctx, fmt.Sprintf("lease-%x", l.ID())) }
-	return holder{campaign, e.Resign, e.Rev, e.IsLeader, e.Done}, nil
+	return holder{campaign, e.Resign, e.Token, e.IsOwner, e.Done}, nil
 }}
 
 // observation is what an observer was told, in order.

@@ -41,7 +41,10 @@ func TestWorkQueue(t *testing.T) {
 	// Items are enqueued before and during the faults, ten every 100ms. A batch
 	// whose enqueue has an unknown outcome is not sent again; its items may or
 	// may not exist.
-	q := queue.NewWork(etcd.Client(), "wq", queue.WithMaxAttempts(1000))
+	q, err := queue.NewWorkQueue(etcd.Client(), "wq", queue.WithMaxAttempts(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var (
 		items int
 		maybe = map[string]bool{}
@@ -74,9 +77,12 @@ func TestWorkQueue(t *testing.T) {
 	defer stopConsumers()
 	var wg sync.WaitGroup
 	for _, a := range actors {
+		wq, err := queue.NewWorkQueue(a.c, "wq", queue.WithMaxAttempts(1000))
+		if err != nil {
+			t.Fatal(err)
+		}
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(a.id), 11))
-			wq := queue.NewWork(a.c, "wq", queue.WithMaxAttempts(1000))
 			for consume.Err() == nil {
 				l, err := a.newLease(consume)
 				if err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/etcdgw/etcdgw/gateway"
-	"github.com/etcdgw/etcdgw/internal/claim"
+	"github.com/etcdgw/etcdgw/internal/ticket"
 	"github.com/etcdgw/etcdgw/lease"
 )
 
@@ -13,8 +13,7 @@ import (
 // one lease holds at most one Mutex per name at a time (the key is the lease's
 // ID). Its methods are safe for concurrent use.
 type Mutex struct {
-	k     *claim.Claim
-	kd    *claim.Kind
+	k     *ticket.Ticket
 	owned bool // the lease is the Mutex's own (Acquire): Unlock revokes it
 }
 
@@ -22,12 +21,10 @@ type Mutex struct {
 // l.Client().
 func New(l *lease.Lease, name string) *Mutex {
 	pfx := name + "/"
-	m := &Mutex{k: claim.New(l, fmt.Sprintf("%s%x", pfx, l.ID()))}
-	m.kd = claim.Exclusive(pfx)
-	return m
+	return &Mutex{k: ticket.New(l, fmt.Sprintf("%s%x", pfx, l.ID()), ticket.Exclusive(pfx), ticketErrors)}
 }
 
-// Acquire grants a lease of ttl seconds and locks name with it: the seed's
+// Acquire grants a lease of ttl seconds and locks name with it: etcd3gw's
 // lock(id, ttl) in one call. Unlock releases the lock and revokes the lease;
 // when Acquire fails, the lease is revoked before it returns.
 func Acquire(ctx context.Context, c *gateway.Client, name string, ttl int64) (*Mutex, error) {
@@ -38,7 +35,7 @@ func Acquire(ctx context.Context, c *gateway.Client, name string, ttl int64) (*M
 	m := New(l, name)
 	m.owned = true
 	if err := m.Lock(ctx); err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claim.CleanupTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ticket.CleanupTimeout)
 		defer cancel()
 		_ = l.Close(cctx)
 		return nil, err
@@ -50,11 +47,11 @@ func Acquire(ctx context.Context, c *gateway.Client, name string, ttl int64) (*M
 // first, the waiter's key is removed and ctx's error returned; when the lease
 // ends first, the error matches ErrLost and the lease's error (lease.ErrLost
 // or lease.ErrClosed). A lease that had ended before gives its error at once.
-func (m *Mutex) Lock(ctx context.Context) error { return m.k.Acquire(ctx, m.kd, false, "") }
+func (m *Mutex) Lock(ctx context.Context) error { return m.k.Acquire(ctx, noValue) }
 
 // TryLock takes the lock if it is free and otherwise returns an error matching
 // ErrLocked, leaving nothing behind.
-func (m *Mutex) TryLock(ctx context.Context) error { return m.k.Acquire(ctx, m.kd, true, "") }
+func (m *Mutex) TryLock(ctx context.Context) error { return m.k.TryAcquire(ctx, noValue) }
 
 // Unlock releases the lock. It returns an error matching ErrNotLocked when the
 // lock is not held (never locked, or unlocked already), and one matching
@@ -92,3 +89,10 @@ func (m *Mutex) Context() context.Context { return m.k.Context() }
 
 // Done is Context().Done().
 func (m *Mutex) Done() <-chan struct{} { return m.k.Context().Done() }
+
+// Lease is the lease the lock is held through.
+func (m *Mutex) Lease() *lease.Lease { return m.k.Lease() }
+
+// noValue is what a lock's key holds: nothing (clientv3 and etcdctl put
+// nothing there either).
+const noValue = ""

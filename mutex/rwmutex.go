@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/etcdgw/etcdgw/gateway"
-	"github.com/etcdgw/etcdgw/internal/claim"
+	"github.com/etcdgw/etcdgw/internal/ticket"
 	"github.com/etcdgw/etcdgw/lease"
 )
 
@@ -21,34 +21,34 @@ import (
 // Context and Done refer to the mode held. Its methods are safe for concurrent
 // use.
 type RWMutex struct {
-	read, write *claim.Claim
-	rkd, wkd    *claim.Kind
+	read, write *ticket.Ticket
 
 	mu   sync.Mutex
-	held *claim.Claim // the claim that is held or being acquired
+	held *ticket.Ticket // the ticket that is held or being acquired
 }
 
 // NewRWMutex returns an RWMutex on name held through l.
 func NewRWMutex(l *lease.Lease, name string) *RWMutex {
 	pfx, wpfx := name+"/", name+"/w/"
 	id := fmt.Sprintf("%x_%s", l.ID(), uuid.NewString())
-	rw := &RWMutex{read: claim.New(l, pfx+"r/"+id), write: claim.New(l, wpfx+id)}
-	// A reader is admitted when no writer's key is older than its own.
-	rw.rkd = &claim.Kind{
-		First: []gateway.Op{claim.FirstUnder(wpfx, 1)},
-		Fast: func(res []gateway.OpResponse, rev int64) bool {
-			kvs := res[0].Get.Kvs
-			return len(kvs) == 0 || kvs[0].CreateRevision > rev
-		},
-		Probe: func(rev int64) []gateway.Op { return []gateway.Op{claim.LastBefore(wpfx, rev)} },
-		Check: claim.WaitForLast,
+	return &RWMutex{
+		// A reader is admitted when no writer's key is older than its own.
+		read: ticket.New(l, pfx+"r/"+id, &ticket.Policy{
+			AtCreate: ticket.Check{
+				Reads: func(int64) []gateway.Op { return []gateway.Op{ticket.FirstUnder(wpfx, 1)} },
+				Decide: func(res []gateway.OpResponse, rev int64) ticket.Verdict {
+					kvs := res[0].Get.Kvs
+					return ticket.Verdict{Admitted: len(kvs) == 0 || kvs[0].CreateRevision > rev}
+				},
+			},
+			Waiting: ticket.NoneBefore(wpfx),
+		}, ticketErrors),
+		// A writer is admitted when no key at all is older than its own.
+		write: ticket.New(l, wpfx+id, ticket.Exclusive(pfx), ticketErrors),
 	}
-	// A writer is admitted when no key at all is older than its own.
-	rw.wkd = claim.Exclusive(pfx)
-	return rw
 }
 
-func (rw *RWMutex) acquire(ctx context.Context, k *claim.Claim, kd *claim.Kind, try bool) error {
+func (rw *RWMutex) acquire(ctx context.Context, k *ticket.Ticket, try bool) error {
 	rw.mu.Lock()
 	if rw.held != nil {
 		rw.mu.Unlock()
@@ -56,7 +56,11 @@ func (rw *RWMutex) acquire(ctx context.Context, k *claim.Claim, kd *claim.Kind, 
 	}
 	rw.held = k
 	rw.mu.Unlock()
-	err := k.Acquire(ctx, kd, try, "")
+	acquire := k.Acquire
+	if try {
+		acquire = k.TryAcquire
+	}
+	err := acquire(ctx, noValue)
 	if err != nil {
 		rw.mu.Lock()
 		rw.held = nil
@@ -65,7 +69,7 @@ func (rw *RWMutex) acquire(ctx context.Context, k *claim.Claim, kd *claim.Kind, 
 	return err
 }
 
-func (rw *RWMutex) release(ctx context.Context, k *claim.Claim) error {
+func (rw *RWMutex) release(ctx context.Context, k *ticket.Ticket) error {
 	rw.mu.Lock()
 	held := rw.held
 	rw.mu.Unlock()
@@ -83,30 +87,30 @@ func (rw *RWMutex) release(ctx context.Context, k *claim.Claim) error {
 
 // RLock waits until the lock is held for reading; see Mutex.Lock for ctx and
 // lease endings.
-func (rw *RWMutex) RLock(ctx context.Context) error { return rw.acquire(ctx, rw.read, rw.rkd, false) }
+func (rw *RWMutex) RLock(ctx context.Context) error { return rw.acquire(ctx, rw.read, false) }
 
 // TryRLock takes the lock for reading if no writer holds or awaits it, and
 // otherwise returns an error matching ErrLocked.
 func (rw *RWMutex) TryRLock(ctx context.Context) error {
-	return rw.acquire(ctx, rw.read, rw.rkd, true)
+	return rw.acquire(ctx, rw.read, true)
 }
 
 // RUnlock releases a read lock; see Mutex.Unlock for its errors.
 func (rw *RWMutex) RUnlock(ctx context.Context) error { return rw.release(ctx, rw.read) }
 
 // Lock waits until the lock is held for writing; see Mutex.Lock.
-func (rw *RWMutex) Lock(ctx context.Context) error { return rw.acquire(ctx, rw.write, rw.wkd, false) }
+func (rw *RWMutex) Lock(ctx context.Context) error { return rw.acquire(ctx, rw.write, false) }
 
 // TryLock takes the lock for writing if nobody holds or awaits it, and
 // otherwise returns an error matching ErrLocked.
 func (rw *RWMutex) TryLock(ctx context.Context) error {
-	return rw.acquire(ctx, rw.write, rw.wkd, true)
+	return rw.acquire(ctx, rw.write, true)
 }
 
 // Unlock releases a write lock; see Mutex.Unlock for its errors.
 func (rw *RWMutex) Unlock(ctx context.Context) error { return rw.release(ctx, rw.write) }
 
-func (rw *RWMutex) current() *claim.Claim {
+func (rw *RWMutex) current() *ticket.Ticket {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	if rw.held == nil {
@@ -128,3 +132,6 @@ func (rw *RWMutex) Context() context.Context { return rw.current().Context() }
 
 // Done is Context().Done().
 func (rw *RWMutex) Done() <-chan struct{} { return rw.Context().Done() }
+
+// Lease is the lease the lock is held through.
+func (rw *RWMutex) Lease() *lease.Lease { return rw.read.Lease() }

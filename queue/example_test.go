@@ -42,7 +42,7 @@ func ExamplePriorityQueue() {
 	}
 	defer c.Close()
 
-	q := queue.NewPriority(c, "example-prio")
+	q := queue.NewPriorityQueue(c, "example-prio")
 	_ = q.Enqueue(ctx, "routine", 10)
 	_ = q.Enqueue(ctx, "urgent", 1)
 	v, err := q.Dequeue(ctx)
@@ -69,7 +69,10 @@ func ExampleWorkQueue() {
 	}
 	defer l.Close(ctx)
 
-	q := queue.NewWork(c, "example-work", queue.WithMaxAttempts(3))
+	q, err := queue.NewWorkQueue(c, "example-work", queue.WithMaxAttempts(3))
+	if err != nil {
+		log.Fatal(err)
+	}
 	if err := q.Enqueue(ctx, "resize image 42", 0); err != nil {
 		log.Fatal(err)
 	}

@@ -4,13 +4,12 @@
 // lease and acknowledge it when done.
 //
 // Items are ordered by priority (lower first), then by a sequence number the
-// enqueue transaction advances, never by a client's clock. Dequeue and Claim wait with a watch
-// and honour their ctx.
+// enqueue transaction advances, never by a client's clock. Dequeue and Claim wait
+// with a watch and honour their ctx.
 package queue
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -61,16 +60,6 @@ func head(ctx context.Context, c *gateway.Client, items string, n int64) ([]gate
 	return r.Kvs, r.Header.Revision, nil
 }
 
-// waitChange waits for a change under prefix after revision rev, or for stop
-// to close; a compacted history counts as a change (the caller looks again).
-func waitChange(ctx context.Context, c *gateway.Client, prefix string, rev int64, stop <-chan struct{}, opts ...gateway.Option) error {
-	err := await.Change(ctx, c, prefix, rev, stop, append(opts, gateway.WithPrefix())...)
-	if errors.Is(err, gateway.ErrCompacted) || errors.Is(err, await.ErrStopped) {
-		return nil
-	}
-	return err
-}
-
 // PriorityQueue hands each item to exactly one Dequeue, lower priorities
 // first, oldest first within a priority.
 //
@@ -90,8 +79,8 @@ type PriorityQueue struct {
 	items, seq string
 }
 
-// NewPriority returns the priority queue name.
-func NewPriority(c *gateway.Client, name string) *PriorityQueue {
+// NewPriorityQueue returns the priority queue name.
+func NewPriorityQueue(c *gateway.Client, name string) *PriorityQueue {
 	return &PriorityQueue{c: c, items: name + "/items/", seq: name + "/seq"}
 }
 
@@ -116,7 +105,7 @@ func (q *PriorityQueue) Dequeue(ctx context.Context) ([]byte, error) {
 			return nil, fmt.Errorf("queue: dequeue: %w", err)
 		}
 		if len(kvs) == 0 {
-			if err := waitChange(ctx, q.c, q.items, rev, nil, gateway.WithFilterDelete()); err != nil {
+			if err := await.Change(ctx, q.c, q.items, rev, nil, gateway.WithPrefix(), gateway.WithFilterDelete()); err != nil {
 				return nil, fmt.Errorf("queue: dequeue: %w", err)
 			}
 			continue
@@ -142,7 +131,7 @@ func (q *PriorityQueue) Dequeue(ctx context.Context) ([]byte, error) {
 type Queue struct{ pq *PriorityQueue }
 
 // New returns the FIFO queue name.
-func New(c *gateway.Client, name string) *Queue { return &Queue{pq: NewPriority(c, name)} }
+func New(c *gateway.Client, name string) *Queue { return &Queue{pq: NewPriorityQueue(c, name)} }
 
 // Enqueue adds an item at the end.
 func (q *Queue) Enqueue(ctx context.Context, val string) error { return q.pq.Enqueue(ctx, val, 0) }

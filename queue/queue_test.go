@@ -49,7 +49,7 @@ func TestQueueOrder(t *testing.T) {
 	tu.NoErr(t, q.Enqueue(ctx, "late"))
 	tu.Eq(t, "waited for", string(<-done), "late")
 
-	pq := queue.NewPriority(c, "pq")
+	pq := queue.NewPriorityQueue(c, "pq")
 	for _, it := range []struct {
 		v string
 		p uint16
@@ -113,7 +113,7 @@ func TestWorkQueueNackAndDeadLetters(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	q := queue.NewWork(c, "wq", queue.WithMaxAttempts(2))
+	q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "wq", queue.WithMaxAttempts(2)))
 	l := tu.Lease(t, ctx, c, 30)
 	tu.NoErr(t, q.Enqueue(ctx, "flaky", 0))
 	tu.NoErr(t, q.Enqueue(ctx, "fine", 0))
@@ -163,7 +163,7 @@ func TestWorkQueueKilledConsumers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute) // bounded: ends by itself
 	defer cancel()
 	c := tu.Client(t, cl.Endpoints())
-	q := queue.NewWork(c, "wk", queue.WithMaxAttempts(1000))
+	q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "wk", queue.WithMaxAttempts(1000)))
 	const n, consumers = 10000, 8
 	for i := 0; i < n; i += 100 {
 		batch := make([]string, 0, 100)
@@ -258,4 +258,15 @@ func TestWorkQueueKilledConsumers(t *testing.T) {
 	}
 	t.Logf("%d items, %d consumers, %d consumer deaths, %d items delivered again: %.0f items/s",
 		n, consumers, kills.Load(), redelivered, float64(n)/elapsed.Seconds())
+}
+
+// TestWorkQueueOptions: an option out of range is refused with a typed error,
+// not taken to dead-letter every item.
+func TestWorkQueueOptions(t *testing.T) {
+	c := tu.Client(t, endpoints)
+	for _, n := range []int{0, -1} {
+		_, err := queue.NewWorkQueue(c, "wq-opts", queue.WithMaxAttempts(n))
+		tu.Is(t, err, queue.ErrInvalidOption)
+	}
+	tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "wq-opts", queue.WithMaxAttempts(1)))
 }

@@ -91,8 +91,8 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 	// Each case: one item, one claim whose connection the proxy cuts. With
 	// loseAll, etcd stays unreachable until the claim's ctx ends.
 	claimWith := func(t *testing.T, name string, mode int32) (*queue.WorkQueue, *lease.Lease, *queue.Item, error) {
-		tu.NoErr(t, queue.NewWork(direct, name).Enqueue(ctx, "job", 0))
-		q := queue.NewWork(c, name)
+		tu.NoErr(t, tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(direct, name)).Enqueue(ctx, "job", 0))
+		q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, name))
 		l := tu.Lease(t, ctx, direct, 30)
 		p.mode.Store(mode)
 		short, cancel := context.WithTimeout(ctx, time.Second)
@@ -128,7 +128,7 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 		tu.Is(t, err, gateway.ErrOutcomeUnknown)
 		// The claim took effect: another consumer finds nothing to claim.
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		_, err = queue.NewWork(direct, "uo3").Claim(short, tu.Lease(t, ctx, direct, 30))
+		_, err = tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(direct, "uo3")).Claim(short, tu.Lease(t, ctx, direct, 30))
 		cancel()
 		tu.Is(t, err, context.DeadlineExceeded)
 		// Reachable again: the next Claim under l delivers the held item.

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/await"
+	"github.com/etcdgw/etcdgw/internal/fence"
 	"github.com/etcdgw/etcdgw/lease"
 )
 
@@ -70,21 +72,29 @@ type pendingClaim struct {
 	key, ck, ak, token string
 }
 
-// WorkOption configures NewWork.
+// WorkOption configures NewWorkQueue.
 type WorkOption func(*WorkQueue)
 
 // WithMaxAttempts sets how many deliveries an item gets before it goes to the
-// dead letters (default DefaultMaxAttempts).
+// dead letters (default DefaultMaxAttempts). n must be at least 1:
+// NewWorkQueue refuses anything less, which would dead-letter every item.
 func WithMaxAttempts(n int) WorkOption { return func(q *WorkQueue) { q.maxAttempts = n } }
 
-// NewWork returns the work queue name.
-func NewWork(c *gateway.Client, name string, opts ...WorkOption) *WorkQueue {
+// ErrInvalidOption: NewWorkQueue was given an option value it cannot use.
+var ErrInvalidOption = errors.New("queue: invalid option")
+
+// NewWorkQueue returns the work queue name. It fails with an error matching
+// ErrInvalidOption when an option's value is out of range.
+func NewWorkQueue(c *gateway.Client, name string, opts ...WorkOption) (*WorkQueue, error) {
 	q := &WorkQueue{c: c, name: name, seq: name + "/seq", items: name + "/items/", claims: name + "/claims/", attempts: name + "/attempts/", dead: name + "/dead/",
 		maxAttempts: DefaultMaxAttempts}
 	for _, o := range opts {
 		o(q)
 	}
-	return q
+	if q.maxAttempts < 1 {
+		return nil, fmt.Errorf("%w: WithMaxAttempts(%d): an item needs at least one delivery", ErrInvalidOption, q.maxAttempts)
+	}
+	return q, nil
 }
 
 // Enqueue adds an item of priority prio (lower first).
@@ -106,13 +116,15 @@ type Item struct {
 	// Value is what was enqueued.
 	Value []byte
 	// Attempt counts this delivery: 1 the first time.
-	Attempt  int
-	claim    string
-	claimRev int64
-	attempts string // the key whose version counts deliveries
+	Attempt     int
+	claimKey    string // the key that holds this delivery's claim, under the consumer's lease
+	claimRev    int64  // the claim key's create revision: the claim's fence
+	attemptsKey string // the key whose version counts the item's deliveries
 }
 
-func (q *WorkQueue) claimKey(item string) string { return q.claims + strings.TrimPrefix(item, q.items) }
+func (q *WorkQueue) claimKeyOf(item string) string {
+	return q.claims + strings.TrimPrefix(item, q.items)
+}
 
 // Claim waits for an unclaimed item and claims it under l, until ctx or the
 // lease ends.
@@ -121,40 +133,64 @@ func (q *WorkQueue) Claim(ctx context.Context, l *lease.Lease) (*Item, error) {
 		if err := l.Err(); err != nil {
 			return nil, fmt.Errorf("queue %s: claim: %w", q.name, err)
 		}
-		if it, err := q.settle(ctx, l); err != nil || it != nil {
-			return it, err
+		f, err := q.settle(ctx, l)
+		if err == nil && f.kind == nonePending {
+			f, err = q.tryClaim(ctx, l)
 		}
-		it, rev, err := q.tryClaim(ctx, l)
-		if err != nil || it != nil {
-			return it, err
+		if err != nil {
+			return nil, err
 		}
-		if rev == 0 {
-			continue // lost a race for an item: look again at once
+		switch f.kind {
+		case gotItem:
+			return f.item, nil
+		case queueEmpty:
+			// The lease ending ends the wait with the lease's error.
+			if err := await.Change(ctx, q.c, q.name+"/", f.rev, l, gateway.WithPrefix()); err != nil {
+				return nil, fmt.Errorf("queue %s: claim: %w", q.name, err)
+			}
 		}
-		// The lease ending stops the wait; the loop then reports it.
-		if err := waitChange(ctx, q.c, q.name+"/", rev, l.Done()); err != nil {
-			return nil, fmt.Errorf("queue %s: claim: %w", q.name, err)
-		}
+		// lookAgain: at once.
 	}
 }
+
+// found is what one look at the queue found.
+type found struct {
+	kind foundKind
+	item *Item // gotItem: the claimed item
+	rev  int64 // queueEmpty: the revision to wait for a change after
+}
+
+type foundKind int
+
+const (
+	// gotItem: an item is claimed; deliver it.
+	gotItem foundKind = iota + 1
+	// queueEmpty: no item is free; wait for a change.
+	queueEmpty
+	// lookAgain: a race was lost to another consumer, a claim's outcome is
+	// unknown and was remembered, or an item went to the dead letters: look
+	// at the queue again at once.
+	lookAgain
+	// nonePending: settle had no claim of unknown outcome that took effect.
+	nonePending
+)
 
 // window is how many items from the head a claim reads beside the claims.
 const window = 64
 
-// tryClaim claims the first unclaimed item, if any. Without one it returns the
-// revision to wait from; after losing a race, revision 0.
-func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (*Item, int64, error) {
+// tryClaim claims one of the first unclaimed items, if there is one.
+func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (found, error) {
 	r, err := q.c.Txn().Then(
 		gateway.OpGet(q.claims, gateway.WithPrefix(), gateway.WithKeysOnly()),
 		gateway.OpGet(q.items, gateway.WithPrefix(), gateway.WithLimit(window), gateway.WithKeysOnly()),
 	).Commit(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("queue %s: claim: %w", q.name, err)
+		return found{}, fmt.Errorf("queue %s: claim: %w", q.name, err)
 	}
 	claimed, kvs := r.Responses[0].Get.Kvs, r.Responses[1].Get.Kvs
 	if len(claimed) >= window { // more busy consumers than the window: read further
 		if kvs, _, err = head(ctx, q.c, q.items, 2*int64(len(claimed))+1); err != nil {
-			return nil, 0, fmt.Errorf("queue %s: claim: %w", q.name, err)
+			return found{}, fmt.Errorf("queue %s: claim: %w", q.name, err)
 		}
 	}
 	taken := make(map[string]bool, len(claimed))
@@ -163,18 +199,18 @@ func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (*Item, int64,
 	}
 	var free []gateway.KeyValue
 	for _, kv := range kvs {
-		if !taken[q.claimKey(string(kv.Key))] {
+		if !taken[q.claimKeyOf(string(kv.Key))] {
 			free = append(free, kv)
 		}
 	}
 	if len(free) == 0 {
-		return nil, r.Header.Revision, nil
+		return found{kind: queueEmpty, rev: r.Header.Revision}, nil
 	}
 	// A consumer takes one of the first claims+1 free items at random, so
 	// that consumers racing for the head do not all collide; alone, it takes
 	// the head.
 	cand := free[rand.IntN(min(len(free), len(taken)+1))]
-	key, ck := string(cand.Key), q.claimKey(string(cand.Key))
+	key, ck := string(cand.Key), q.claimKeyOf(string(cand.Key))
 	ak := q.attempts + strings.TrimPrefix(key, q.items)
 	// Claim it if it is still there and unclaimed, count the delivery (the
 	// attempts key's version), and read it, in one txn.
@@ -188,39 +224,38 @@ func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (*Item, int64,
 		gateway.OpGet(key),
 		gateway.OpGet(ak, gateway.WithKeysOnly()),
 	).Commit(ctx)
-	if errors.Is(err, gateway.ErrOutcomeUnknown) {
-		// Claim settles it before anything else.
-		q.remember(pendingClaim{l: l, key: key, ck: ck, ak: ak, token: token})
-		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("queue %s: claim: %w", q.name, err)
-	}
-	if !t.Succeeded {
-		return nil, 0, nil
+	p := pendingClaim{l: l, key: key, ck: ck, ak: ak, token: token}
+	switch {
+	case errors.Is(err, gateway.ErrOutcomeUnknown):
+		q.remember(p) // Claim settles it before anything else
+		return found{kind: lookAgain}, nil
+	case err != nil:
+		return found{}, fmt.Errorf("queue %s: claim: %w", q.name, err)
+	case !t.Succeeded:
+		return found{kind: lookAgain}, nil
 	}
 	item, attempts := t.Responses[2].Get.Kvs[0], t.Responses[3].Get.Kvs[0].Version
-	it, err := q.deliver(ctx, pendingClaim{l: l, key: key, ck: ck, ak: ak, token: token}, item.Value, attempts, t.Header.Revision)
-	return it, 0, err
+	return q.deliver(ctx, p, item.Value, attempts, t.Header.Revision)
 }
 
-// deliver makes the Item of a claim that took effect at claimRev, or moves the
-// item to the dead letters if it was delivered too often. A dead-lettering
-// whose outcome stays unknown is remembered, to be settled like a claim.
-func (q *WorkQueue) deliver(ctx context.Context, p pendingClaim, val []byte, attempts, claimRev int64) (*Item, error) {
-	it := &Item{q: q, Key: p.key, Value: val, Attempt: int(attempts), claim: p.ck, claimRev: claimRev, attempts: p.ak}
-	if it.Attempt > q.maxAttempts {
-		// Delivered too often: to the dead letters, under the claim.
-		err := it.finish(ctx, "dead-letter",
-			gateway.OpPut(q.dead+strings.TrimPrefix(p.key, q.items), string(val)),
-			gateway.OpDelete(p.key), gateway.OpDelete(p.ak), gateway.OpDelete(p.ck))
-		if err != nil && !errors.Is(err, ErrClaimLost) {
-			q.remember(p)
-			return nil, err
-		}
-		return nil, nil
+// deliver makes the Item of a claim that took effect at claimRev (gotItem), or
+// moves the item to the dead letters if it was delivered too often
+// (lookAgain). A dead-lettering whose outcome stays unknown is remembered, to
+// be settled like a claim.
+func (q *WorkQueue) deliver(ctx context.Context, p pendingClaim, val []byte, attempts, claimRev int64) (found, error) {
+	it := &Item{q: q, Key: p.key, Value: val, Attempt: int(attempts), claimKey: p.ck, claimRev: claimRev, attemptsKey: p.ak}
+	if it.Attempt <= q.maxAttempts {
+		return found{kind: gotItem, item: it}, nil
 	}
-	return it, nil
+	// Delivered too often: to the dead letters, under the claim.
+	err := it.finish(ctx, "dead-letter",
+		gateway.OpPut(q.dead+strings.TrimPrefix(p.key, q.items), string(val)),
+		gateway.OpDelete(p.key), gateway.OpDelete(p.ak), gateway.OpDelete(p.ck))
+	if err != nil && !errors.Is(err, ErrClaimLost) {
+		q.remember(p)
+		return found{}, err
+	}
+	return found{kind: lookAgain}, nil
 }
 
 func (q *WorkQueue) remember(p pendingClaim) {
@@ -229,11 +264,12 @@ func (q *WorkQueue) remember(p pendingClaim) {
 	q.mu.Unlock()
 }
 
-// settle learns the outcome of l's claims of unknown outcome: it returns the
-// item of one that took effect, and forgets those that did not. Those of ended
-// leases are forgotten: their claims end with the lease. A claim it could not
-// read stays remembered, and the error is returned.
-func (q *WorkQueue) settle(ctx context.Context, l *lease.Lease) (*Item, error) {
+// settle learns the outcome of l's claims of unknown outcome: it delivers the
+// item of one that took effect, and forgets those that did not (nonePending
+// when none did). Those of ended leases are forgotten: their claims end with
+// the lease. A claim it could not read stays remembered, and the error is
+// returned.
+func (q *WorkQueue) settle(ctx context.Context, l *lease.Lease) (found, error) {
 	q.mu.Lock()
 	var mine []pendingClaim
 	kept := q.pending[:0]
@@ -259,26 +295,26 @@ func (q *WorkQueue) settle(ctx context.Context, l *lease.Lease) (*Item, error) {
 			for _, p := range mine[i:] {
 				q.remember(p)
 			}
-			return nil, fmt.Errorf("queue %s: claim: a claim's %w, and reading it back failed: %w", q.name, gateway.ErrOutcomeUnknown, err)
+			return found{}, fmt.Errorf("queue %s: claim: a claim's %w, and reading it back failed: %w", q.name, gateway.ErrOutcomeUnknown, err)
 		}
 		claim, item, att := r.Responses[0].Get.Kvs, r.Responses[1].Get.Kvs, r.Responses[2].Get.Kvs
 		if len(claim) == 0 || string(claim[0].Value) != p.token || claim[0].Lease != l.ID() || len(item) == 0 || len(att) == 0 {
 			continue // it did not take effect, or its claim has ended since
 		}
-		it, err := q.deliver(ctx, p, item[0].Value, att[0].Version, claim[0].CreateRevision)
-		if it != nil || err != nil {
+		f, err := q.deliver(ctx, p, item[0].Value, att[0].Version, claim[0].CreateRevision)
+		if f.kind == gotItem || err != nil {
 			for _, p := range mine[i+1:] {
 				q.remember(p)
 			}
-			return it, err
+			return f, err
 		}
 	}
-	return nil, nil
+	return found{kind: nonePending}, nil
 }
 
 // owned is the compare that holds while this delivery's claim lasts.
 func (it *Item) owned() gateway.Cmp {
-	return gateway.CmpCreateRevision(it.claim, gateway.Equal, it.claimRev)
+	return gateway.CmpCreateRevision(it.claimKey, gateway.Equal, it.claimRev)
 }
 
 // Ack removes the item: it is done. It fails with ErrClaimLost when the claim
@@ -287,36 +323,28 @@ func (it *Item) owned() gateway.Cmp {
 // ends. After any other error the claim may still hold, and holds as long as
 // the lease lives: call Ack again, or end the lease, or the item waits.
 func (it *Item) Ack(ctx context.Context) error {
-	return it.finish(ctx, "ack", gateway.OpDelete(it.Key), gateway.OpDelete(it.attempts), gateway.OpDelete(it.claim))
+	return it.finish(ctx, "ack", gateway.OpDelete(it.Key), gateway.OpDelete(it.attemptsKey), gateway.OpDelete(it.claimKey))
 }
 
 // Nack gives the item back: it becomes visible again, in its place, with its
 // attempts counted. It fails with ErrClaimLost when the claim had ended.
 func (it *Item) Nack(ctx context.Context) error {
-	return it.finish(ctx, "nack", gateway.OpDelete(it.claim))
+	return it.finish(ctx, "nack", gateway.OpDelete(it.claimKey))
 }
 
 func (it *Item) finish(ctx context.Context, what string, ops ...gateway.Op) error {
-	var unknown error
-	for {
-		r, err := it.q.c.Txn().If(it.owned()).Then(ops...).Commit(ctx)
-		if errors.Is(err, gateway.ErrOutcomeUnknown) && ctx.Err() == nil {
-			unknown = err
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, err)
-		}
-		if !r.Succeeded {
-			if unknown != nil {
-				// The claim is gone: by our earlier attempt, or because it
-				// ended. Which one cannot be told.
-				return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, unknown)
-			}
-			return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, ErrClaimLost)
-		}
-		return nil
+	r, unknown, err := fence.Commit(ctx, it.q.c.Txn().If(it.owned()).Then(ops...))
+	switch {
+	case err != nil:
+		return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, err)
+	case !r.Succeeded && unknown != nil:
+		// The claim is gone: by our earlier attempt, or because it ended.
+		// Which one cannot be told.
+		return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, unknown)
+	case !r.Succeeded:
+		return fmt.Errorf("queue %s: %s %s: %w", it.q.name, what, it.Key, ErrClaimLost)
 	}
+	return nil
 }
 
 // DeadLetters returns the items that were delivered too often, with their

@@ -93,7 +93,7 @@ func Leader(ctx context.Context, t testing.TB, cl *etcdtest.Cluster) int {
 			return i
 		}
 	}
-	t.Fatal(fmt.Sprintf("no member is the leader %x", st.Leader))
+	t.Fatalf("no member is the leader %x", st.Leader)
 	return -1
 }
 

@@ -1,7 +1,11 @@
-// Package claim is the machinery the locks and elections share: a key under a
-// prefix, bound to a lease, queued by create revision, admitted by a check and
-// waited for with a watch on one key, released with a fenced delete.
-package claim
+// Package ticket is the machinery the locks and elections share: a ticket is a
+// key under a prefix, bound to a lease, that takes its place in line by its
+// create revision. A Policy says when a ticket is admitted (the oldest key, one
+// of the n oldest, no older writer); a waiting ticket watches one key and looks
+// again when it changes; release is a delete fenced by the create revision.
+//
+// The work queue's claims are another thing: see package queue.
+package ticket
 
 import (
 	"context"
@@ -14,197 +18,220 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/await"
+	"github.com/etcdgw/etcdgw/internal/fence"
 	"github.com/etcdgw/etcdgw/lease"
-)
-
-// The errors below are re-exported by the packages built on claims.
-var (
-	// ErrLocked: TryLock found the lock held by someone else (or, for a
-	// semaphore, all of its slots taken).
-	ErrLocked = errors.New("etcdgw: locked by another holder")
-	// ErrNotLocked: Unlock of a lock that is not held, or the cause of a lock's
-	// Context after Unlock.
-	ErrNotLocked = errors.New("etcdgw: not locked")
-	// ErrLost: the lock was lost: its lease ended, or its key was deleted by
-	// someone else. Lock returns it when the lease ends while waiting; Unlock
-	// returns it when the lock had been lost before.
-	ErrLost = errors.New("etcdgw: lock lost")
-	// ErrInUse: the key this lock would use is already held or awaited by
-	// another lock object in this process (same lease, same name).
-	ErrInUse = errors.New("etcdgw: already held or awaited in this process")
 )
 
 // CleanupTimeout bounds the removal of a waiter's key after its ctx ended.
 const CleanupTimeout = 5 * time.Second
 
-// inUse holds the keys of the claims this process has made and not yet
-// released, so that two lock objects on the same lease and name do not both
-// believe they hold the lock.
+// Errors are the sentinels a ticket's errors match. Each package built on
+// tickets passes its own, so that its errors print and match its own names
+// (mutex.ErrLost, election.ErrLost).
+type Errors struct {
+	// Busy: TryAcquire was not admitted at once.
+	Busy error
+	// NotHeld: Release of a ticket that is not held; the cause of Context
+	// asked for while not held.
+	NotHeld error
+	// Released: the cause of Context after Release.
+	Released error
+	// Lost: the ticket was lost: its lease ended, or its key was deleted.
+	Lost error
+	// InUse: another ticket of this process holds or awaits the same key.
+	InUse error
+}
+
+// Policy decides when a ticket is admitted. Each half is a set of reads and the
+// decision made from their results, side by side, so that the decision indexes
+// the results of the reads it asked for.
+type Policy struct {
+	// AtCreate is read in the transaction that creates the ticket's key; an
+	// admitting verdict takes the ticket in at once. Its Reads get rev 0: the
+	// key's revision is not known before that transaction commits.
+	AtCreate Check
+	// Waiting is read, with the ticket's own key, each time a waiting ticket
+	// looks again; its verdict admits it or names what to wait for.
+	Waiting Check
+	// OnAdmit, if set, runs after an admission that Waiting found, for the
+	// ticket created at rev, before Acquire returns (the semaphore marks its key
+	// there, to wake the waiter behind it).
+	OnAdmit func(ctx context.Context, t *Ticket, rev int64) error
+}
+
+// Check is a set of reads and the decision from their results.
+type Check struct {
+	// Reads are the read operations to send, for the ticket created at rev.
+	Reads func(rev int64) []gateway.Op
+	// Decide reads res, the results of Reads in their order, for the ticket
+	// created at rev.
+	Decide func(res []gateway.OpResponse, rev int64) Verdict
+}
+
+// Verdict is what a check found: the ticket is admitted, or what to wait for.
+type Verdict struct {
+	// Admitted: the ticket is in; the fields below are unused.
+	Admitted bool
+	// Key is what to watch: one key, or with Prefix every key under it.
+	Key    string
+	Prefix bool
+	// DeletesOnly watches only deletions (puts do not wake the waiter).
+	DeletesOnly bool
+}
+
+// admitted is the verdict that admits.
+var admitted = Verdict{Admitted: true}
+
+// inUse holds the keys of the tickets this process has taken and not yet
+// released. Two ticket objects with the same key (the same lease and name)
+// would share one key in etcd, and both would believe they hold it; clientv3's
+// Mutex lets two Mutexes on one Session do just that. The key holds the lease
+// ID, so one map for the process is as exact as one per lease.
 var inUse sync.Map
 
-// Verdict is what a check found: admitted, the own key gone, or what to wait for.
-type Verdict struct {
-	Admitted bool
-	// Otherwise wait: watch Key (or, with Prefix, every key under it), for
-	// deletions only with FilterPut.
-	Key       string
-	Prefix    bool
-	FilterPut bool
-}
-
-// Kind is what makes a mutex, a reader, a writer or a semaphore slot: the
-// operations the create txn carries to admit at once, and the check that
-// decides afterwards.
-type Kind struct {
-	// First are read operations added to the create txn; Fast decides from
-	// their results whether the claim at rev is admitted right away.
-	First []gateway.Op
-	Fast  func(res []gateway.OpResponse, rev int64) bool
-	// Check decides for the claim at rev from the results of Probe, read in
-	// one txn with the claim's own key.
-	Check func(res []gateway.OpResponse, rev int64) Verdict
-	// Probe are the read operations Check needs, given rev.
-	Probe func(rev int64) []gateway.Op
-	// Admitted, if set, runs after a slow admission (the semaphore marks its
-	// key).
-	Admitted func(ctx context.Context, k *Claim, rev int64) error
-}
-
-// Claim is one key under a lock's or an election's prefix, bound to a lease.
-type Claim struct {
-	l   *lease.Lease
-	c   *gateway.Client
-	key string
+// Ticket is one key under a lock's or an election's prefix, bound to a lease.
+// Its methods are safe for concurrent use.
+type Ticket struct {
+	l      *lease.Lease
+	c      *gateway.Client
+	key    string
+	policy *Policy
+	errs   *Errors
 
 	mu      sync.Mutex
 	rev     int64                   // the key's create revision while held; 0 when not held
-	acqRev  int64                   // the revision at which the claim was seen admitted
+	seenAt  int64                   // the revision at which the ticket was seen admitted
 	resumed bool                    // the last Acquire found the key there already
-	lostCtx context.Context         // ends when the claim is lost or released
+	lostCtx context.Context         // ends when the ticket is lost or released
 	lose    context.CancelCauseFunc // ends lostCtx
 	halt    context.CancelFunc      // stops the loss watcher
 	joined  chan struct{}           // closed when the loss watcher returns
 }
 
-// New returns a claim of key held through l.
-func New(l *lease.Lease, key string) *Claim {
-	return &Claim{l: l, c: l.Client(), key: key}
+// New returns a ticket for key, held through l, admitted by p, whose errors
+// match errs.
+func New(l *lease.Lease, key string, p *Policy, errs *Errors) *Ticket {
+	return &Ticket{l: l, c: l.Client(), key: key, policy: p, errs: errs}
 }
 
-// Key is the claim's key.
-func (k *Claim) Key() string { return k.key }
+// Key is the ticket's key.
+func (t *Ticket) Key() string { return t.key }
 
-// Client is the client the claim talks through (its lease's).
-func (k *Claim) Client() *gateway.Client { return k.c }
+// Client is the client the ticket talks through (its lease's).
+func (t *Ticket) Client() *gateway.Client { return t.c }
 
-// Lease is the lease the claim's key is bound to.
-func (k *Claim) Lease() *lease.Lease { return k.l }
+// Lease is the lease the ticket's key is bound to.
+func (t *Ticket) Lease() *lease.Lease { return t.l }
 
 // Resumed reports whether the last Acquire found its key there already (a
-// claim resumed on the same lease) instead of creating it.
-func (k *Claim) Resumed() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.resumed
+// ticket resumed on the same lease) instead of creating it.
+func (t *Ticket) Resumed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.resumed
 }
 
-func (k *Claim) leaseEnded() error {
-	return fmt.Errorf("etcdgw: %s: %w", k.key, k.l.Err())
+// lost wraps cause so that it matches the Lost sentinel.
+func (t *Ticket) lost(cause error) error { return fmt.Errorf("%w: %w", t.errs.Lost, cause) }
+
+func (t *Ticket) leaseEnded() error { return fmt.Errorf("%s: %w", t.key, t.l.Err()) }
+
+// Acquire creates the ticket's key holding value (keeping an existing one, for
+// a ticket resumed on the same lease) and waits until the policy admits it.
+// When ctx ends first, the key is removed and ctx's error returned; when the
+// lease ends first, the error matches Lost and the lease's error.
+func (t *Ticket) Acquire(ctx context.Context, value string) error {
+	return t.acquire(ctx, value, false)
 }
 
-// Acquire creates the claim's key with value (keeping an existing one, for a
-// claim resumed on the same lease) and waits until kd admits it, or with try
-// gives up at once with ErrLocked. When ctx ends first, the key is removed.
-func (k *Claim) Acquire(ctx context.Context, kd *Kind, try bool, value string) error {
+// TryAcquire is Acquire that does not wait: when the ticket is not admitted at
+// once, its key is removed and the error matches Busy.
+func (t *Ticket) TryAcquire(ctx context.Context, value string) error {
+	return t.acquire(ctx, value, true)
+}
+
+func (t *Ticket) acquire(ctx context.Context, value string, try bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if k.l.Err() != nil {
-		return k.leaseEnded()
+	if t.l.Err() != nil {
+		return t.leaseEnded()
 	}
-	if prev, loaded := inUse.LoadOrStore(k.key, k); loaded {
-		// A claim whose lease has ended holds nothing any more: a successor
+	if prev, loaded := inUse.LoadOrStore(t.key, t); loaded {
+		// A ticket whose lease has ended holds nothing any more: a successor
 		// on an adopted lease may take its key over.
-		if p := prev.(*Claim); p == k || p.l.Err() == nil || !inUse.CompareAndSwap(k.key, prev, k) {
-			return fmt.Errorf("%w: %s", ErrInUse, k.key)
+		if p := prev.(*Ticket); p == t || p.l.Err() == nil || !inUse.CompareAndSwap(t.key, prev, t) {
+			return fmt.Errorf("%w: %s", t.errs.InUse, t.key)
 		}
 	}
-	rev, fast, err := k.create(ctx, kd, value)
+	rev, in, err := t.create(ctx, value)
+	if err == nil && !in {
+		err = t.wait(ctx, rev, try)
+	} else if err == nil {
+		t.held(rev, 0)
+	}
 	if err != nil {
-		inUse.CompareAndDelete(k.key, k)
+		inUse.CompareAndDelete(t.key, t)
 		if rev != 0 || errors.Is(err, gateway.ErrOutcomeUnknown) || ctx.Err() != nil {
-			k.remove(rev)
+			t.remove(rev)
 		}
-		return err
 	}
-	if fast {
-		k.held(rev, 0)
-		return nil
-	}
-	err = k.wait(ctx, kd, rev, try)
+	return err
+}
+
+// create puts the key unless it exists (a ticket resumed after a restart, or a
+// create whose reply was lost), in one txn with the policy's AtCreate reads. It
+// returns the key's create revision and whether AtCreate admits it.
+func (t *Ticket) create(ctx context.Context, value string) (rev int64, in bool, err error) {
+	first := t.policy.AtCreate.Reads(0)
+	// The key's name is the ticket's alone: creating it again after an unknown
+	// outcome finds it there, and reads it.
+	r, _, err := fence.Commit(ctx, t.c.Txn().
+		If(gateway.CmpCreateRevision(t.key, gateway.Equal, 0)).
+		Then(append([]gateway.Op{gateway.OpPut(t.key, value, gateway.WithLease(t.l.ID()))}, first...)...).
+		Else(append([]gateway.Op{gateway.OpGet(t.key)}, first...)...))
 	if err != nil {
-		inUse.CompareAndDelete(k.key, k)
-		k.remove(rev)
-		return err
+		return 0, false, fmt.Errorf("creating %s: %w", t.key, err)
 	}
-	return nil
+	rev = r.Header.Revision
+	t.mu.Lock()
+	t.resumed = !r.Succeeded
+	t.mu.Unlock()
+	if !r.Succeeded {
+		kvs := r.Responses[0].Get.Kvs
+		if len(kvs) == 0 { // deleted between compare and read: cannot happen in one txn
+			return 0, false, fmt.Errorf("%s vanished inside a txn", t.key)
+		}
+		rev = kvs[0].CreateRevision
+	}
+	return rev, t.policy.AtCreate.Decide(r.Responses[1:], rev).Admitted, nil
 }
 
-// create puts the key unless it exists (a claim resumed after a restart, or a
-// create whose reply was lost), in one txn with kd's fast admission reads.
-func (k *Claim) create(ctx context.Context, kd *Kind, value string) (rev int64, fast bool, err error) {
+// wait looks again, and waits, until the ticket at rev is admitted.
+func (t *Ticket) wait(ctx context.Context, rev int64, try bool) error {
 	for {
-		r, err := k.c.Txn().
-			If(gateway.CmpCreateRevision(k.key, gateway.Equal, 0)).
-			Then(append([]gateway.Op{gateway.OpPut(k.key, value, gateway.WithLease(k.l.ID()))}, kd.First...)...).
-			Else(append([]gateway.Op{gateway.OpGet(k.key)}, kd.First...)...).
-			Commit(ctx)
-		if errors.Is(err, gateway.ErrOutcomeUnknown) && ctx.Err() == nil {
-			continue // the key's name is ours alone: creating it again is safe
-		}
+		r, err := t.c.Txn().Then(append([]gateway.Op{gateway.OpGet(t.key)}, t.policy.Waiting.Reads(rev)...)...).Commit(ctx)
 		if err != nil {
-			return 0, false, fmt.Errorf("creating %s: %w", k.key, err)
-		}
-		rev = r.Header.Revision
-		k.mu.Lock()
-		k.resumed = !r.Succeeded
-		k.mu.Unlock()
-		if !r.Succeeded {
-			kvs := r.Responses[0].Get.Kvs
-			if len(kvs) == 0 { // deleted between compare and read: cannot happen in one txn
-				return 0, false, fmt.Errorf("%s vanished inside a txn", k.key)
-			}
-			rev = kvs[0].CreateRevision
-		}
-		return rev, kd.Fast(r.Responses[1:], rev), nil
-	}
-}
-
-// wait re-checks and waits until the claim at rev is admitted.
-func (k *Claim) wait(ctx context.Context, kd *Kind, rev int64, try bool) error {
-	for {
-		r, err := k.c.Txn().Then(append([]gateway.Op{gateway.OpGet(k.key)}, kd.Probe(rev)...)...).Commit(ctx)
-		if err != nil {
-			return fmt.Errorf("checking %s: %w", k.key, err)
+			return fmt.Errorf("checking %s: %w", t.key, err)
 		}
 		own := r.Responses[0].Get.Kvs
 		if len(own) == 0 || own[0].CreateRevision != rev {
-			return k.gone(ctx, "while waiting")
+			return t.gone(ctx, "while waiting")
 		}
-		v := kd.Check(r.Responses[1:], rev)
+		v := t.policy.Waiting.Decide(r.Responses[1:], rev)
 		if v.Admitted {
-			if kd.Admitted != nil {
-				if err := kd.Admitted(ctx, k, rev); err != nil {
+			if t.policy.OnAdmit != nil {
+				if err := t.policy.OnAdmit(ctx, t, rev); err != nil {
 					return err
 				}
 			}
-			k.held(rev, r.Header.Revision)
+			t.held(rev, r.Header.Revision)
 			return nil
 		}
 		if try {
-			return fmt.Errorf("%w: %s", ErrLocked, k.key)
+			return fmt.Errorf("%w: %s", t.errs.Busy, t.key)
 		}
-		if err := k.block(ctx, v, r.Header.Revision); err != nil {
+		if err := t.block(ctx, v, r.Header.Revision); err != nil {
 			return err
 		}
 	}
@@ -212,136 +239,125 @@ func (k *Claim) wait(ctx context.Context, kd *Kind, rev int64, try bool) error {
 
 // block waits for an event on what v names, after revision at, or for ctx or
 // the lease to end.
-func (k *Claim) block(ctx context.Context, v Verdict, at int64) error {
+func (t *Ticket) block(ctx context.Context, v Verdict, at int64) error {
 	var opts []gateway.Option
 	if v.Prefix {
 		opts = append(opts, gateway.WithPrefix())
 	}
-	if v.FilterPut {
+	if v.DeletesOnly {
 		opts = append(opts, gateway.WithFilterPut())
 	}
-	err := await.Change(ctx, k.c, v.Key, at, k.l.Done(), opts...)
+	err := await.Change(ctx, t.c, v.Key, at, t.l, opts...)
 	switch {
-	case err == nil, errors.Is(err, gateway.ErrCompacted):
-		return nil // check again: a history that is gone does not change the state
-	case errors.Is(err, await.ErrStopped):
-		return k.Lost(k.leaseEnded())
+	case err == nil:
+		return nil
+	case t.l.Err() != nil:
+		return t.lost(t.leaseEnded())
 	case ctx.Err() != nil:
 		return ctx.Err()
 	}
 	return fmt.Errorf("waiting for %s: %w", v.Key, err)
 }
 
-// gone is the error for the claim's key found deleted (when says at which
+// gone is the error for the ticket's key found deleted (when says at which
 // point). It asks the server about the lease: a revocation deletes the key at
 // once, before the lease's next renewal could notice, and then the error is the
 // lease's end (matching lease.ErrLost). Otherwise someone deleted the key.
-func (k *Claim) gone(ctx context.Context, when string) error {
-	err := k.l.Check(ctx)
+func (t *Ticket) gone(ctx context.Context, when string) error {
+	err := t.l.Check(ctx)
 	switch {
-	case k.l.Err() != nil:
-		return k.Lost(k.leaseEnded())
+	case t.l.Err() != nil:
+		return t.lost(t.leaseEnded())
 	case err != nil:
-		return k.Lost(fmt.Errorf("%s was deleted %s (its lease could not be checked: %v)", k.key, when, err))
+		return t.lost(fmt.Errorf("%s was deleted %s (its lease could not be checked: %v)", t.key, when, err))
 	}
-	return k.Lost(fmt.Errorf("%s was deleted %s by someone else", k.key, when))
+	return t.lost(fmt.Errorf("%s was deleted %s by someone else", t.key, when))
 }
 
-// Lost wraps cause so that it matches ErrLost.
-func (k *Claim) Lost(cause error) error {
-	return fmt.Errorf("%w: %w", ErrLost, cause)
-}
-
-// held records that the claim at rev is admitted (seen at revision at).
-func (k *Claim) held(rev, at int64) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.rev, k.acqRev = rev, at
-	if k.acqRev == 0 {
-		k.acqRev = rev
+// held records that the ticket at rev is admitted (seen at revision at).
+func (t *Ticket) held(rev, at int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rev, t.seenAt = rev, at
+	if t.seenAt == 0 {
+		t.seenAt = rev
 	}
-	k.lostCtx, k.lose, k.halt, k.joined = nil, nil, nil, nil
+	t.lostCtx, t.lose, t.halt, t.joined = nil, nil, nil, nil
 }
 
 // remove deletes the key created at rev, if it is still that key, after the
 // caller's ctx has ended: it uses its own bounded context. A key it cannot
 // remove goes with its lease.
-func (k *Claim) remove(rev int64) {
+func (t *Ticket) remove(rev int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
 	defer cancel()
-	cmp := gateway.CmpCreateRevision(k.key, gateway.Equal, rev)
+	cmp := gateway.CmpCreateRevision(t.key, gateway.Equal, rev)
 	if rev == 0 { // the create's outcome is unknown: the key, if any, is ours by name
-		cmp = gateway.CmpLease(k.key, gateway.Equal, k.l.ID())
+		cmp = gateway.CmpLease(t.key, gateway.Equal, t.l.ID())
 	}
-	for ctx.Err() == nil {
-		_, err := k.c.Txn().If(cmp).Then(gateway.OpDelete(k.key)).Commit(ctx)
-		if err == nil || !errors.Is(err, gateway.ErrOutcomeUnknown) {
-			return
-		}
-	}
+	_, _, _ = fence.Commit(ctx, t.c.Txn().If(cmp).Then(gateway.OpDelete(t.key)))
 }
 
 // Token is the create revision of the held key, 0 when not held.
-func (k *Claim) Token() int64 {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.rev
+func (t *Ticket) Token() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rev
 }
 
-// IsOwner is the compare that holds only while this claim's key exists with
+// IsOwner is the compare that holds only while this ticket's key exists with
 // the create revision it was admitted with. Not held, it never holds (a
 // missing key's create revision is 0, never below it).
-func (k *Claim) IsOwner() gateway.Cmp {
-	if rev := k.Token(); rev != 0 {
-		return gateway.CmpCreateRevision(k.key, gateway.Equal, rev)
+func (t *Ticket) IsOwner() gateway.Cmp {
+	if rev := t.Token(); rev != 0 {
+		return gateway.CmpCreateRevision(t.key, gateway.Equal, rev)
 	}
-	return gateway.CmpCreateRevision(k.key, gateway.Less, 0)
+	return gateway.CmpCreateRevision(t.key, gateway.Less, 0)
 }
 
-// Context returns a context that ends when the claim is lost or released,
+// Context returns a context that ends when the ticket is lost or released,
 // starting the watch on the own key the first time it is asked for.
-func (k *Claim) Context() context.Context {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.lostCtx != nil {
-		return k.lostCtx
+func (t *Ticket) Context() context.Context {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lostCtx != nil {
+		return t.lostCtx
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
-	k.lostCtx, k.lose = ctx, cancel
-	if k.rev == 0 {
-		cancel(ErrNotLocked)
+	t.lostCtx, t.lose = ctx, cancel
+	if t.rev == 0 {
+		cancel(t.errs.NotHeld)
 		return ctx
 	}
-	wctx, halt := context.WithCancel(k.l.Context())
-	k.halt, k.joined = halt, make(chan struct{})
-	go k.watchLoss(wctx, k.rev, k.acqRev, k.joined, cancel)
+	wctx, halt := context.WithCancel(t.l.Context())
+	t.halt, t.joined = halt, make(chan struct{})
+	go t.watchLoss(wctx, t.rev, t.seenAt, t.joined, cancel)
 	return ctx
 }
 
-// watchLoss ends the claim's context when its key is deleted or its lease ends.
-// ctx ends with the lease or when release halts the watcher.
-func (k *Claim) watchLoss(ctx context.Context, rev, from int64, joined chan struct{}, lose context.CancelCauseFunc) {
+// watchLoss ends the ticket's context when its key is deleted or its lease
+// ends. ctx ends with the lease or when Release halts the watcher.
+func (t *Ticket) watchLoss(ctx context.Context, rev, from int64, joined chan struct{}, lose context.CancelCauseFunc) {
 	defer close(joined)
 	retry := backoff.NewExponentialBackOff()
 	retry.MaxElapsedTime = 0
 	for {
-		err := await.Change(ctx, k.c, k.key, from, nil, gateway.WithFilterPut())
+		// ctx is the lease's: its end ends the wait.
+		_ = await.Change(ctx, t.c, t.key, from, nil, gateway.WithFilterPut())
 		switch {
-		case k.l.Err() != nil:
-			lose(k.Lost(k.leaseEnded()))
+		case t.l.Err() != nil:
+			lose(t.lost(t.leaseEnded()))
 			return
-		case ctx.Err() != nil: // stopped by Unlock, which set the cause
-			return
-		case err == nil:
-			lose(k.gone(ctx, "while held"))
+		case ctx.Err() != nil: // stopped by Release, which set the cause
 			return
 		}
-		// The watch failed (compaction, or the client cannot reach anyone):
-		// look at the key itself, then watch again from there.
-		r, gerr := k.c.Get(ctx, k.key)
+		// A deletion, a compacted history, or a watch that failed (the client
+		// cannot reach anyone): whichever it was, look at the key itself, then
+		// watch again from there.
+		r, gerr := t.c.Get(ctx, t.key)
 		if gerr == nil {
 			if len(r.Kvs) == 0 || r.Kvs[0].CreateRevision != rev {
-				lose(k.gone(ctx, "while held"))
+				lose(t.gone(ctx, "while held"))
 				return
 			}
 			from = r.Header.Revision
@@ -356,56 +372,49 @@ func (k *Claim) watchLoss(ctx context.Context, rev, from int64, joined chan stru
 }
 
 // Release deletes the key, fenced by its create revision so that a late or
-// repeated release never deletes a newer claim's key.
-func (k *Claim) Release(ctx context.Context) error {
-	k.mu.Lock()
-	rev, lose, halt, joined, lostCtx := k.rev, k.lose, k.halt, k.joined, k.lostCtx
-	k.mu.Unlock()
+// repeated release never deletes a newer ticket's key. It returns an error
+// matching NotHeld when the ticket is not held, and one matching Lost when it
+// had been lost (the key is removed if it was still there).
+func (t *Ticket) Release(ctx context.Context) error {
+	t.mu.Lock()
+	rev, lose, halt, joined, lostCtx := t.rev, t.lose, t.halt, t.joined, t.lostCtx
+	t.mu.Unlock()
 	if rev == 0 {
-		return fmt.Errorf("%w: %s", ErrNotLocked, k.key)
+		return fmt.Errorf("%w: %s", t.errs.NotHeld, t.key)
 	}
 	var wasLost error
 	if lostCtx != nil && lostCtx.Err() != nil {
 		wasLost = context.Cause(lostCtx)
 	}
-	if k.l.Err() != nil && wasLost == nil {
-		wasLost = k.Lost(k.leaseEnded())
+	if t.l.Err() != nil && wasLost == nil {
+		wasLost = t.lost(t.leaseEnded())
 	}
 	if lose != nil {
-		lose(ErrNotLocked)
+		lose(t.errs.Released)
 	}
 	if halt != nil {
 		halt()
 		<-joined
 	}
-	var r *gateway.TxnResponse
-	var err error
-	for {
-		r, err = k.c.Txn().
-			If(gateway.CmpCreateRevision(k.key, gateway.Equal, rev)).
-			Then(gateway.OpDelete(k.key)).
-			Commit(ctx)
-		if errors.Is(err, gateway.ErrOutcomeUnknown) && ctx.Err() == nil {
-			continue // fenced: sending it again cannot delete anyone else's key
-		}
-		break
-	}
+	r, _, err := fence.Commit(ctx, t.c.Txn().
+		If(gateway.CmpCreateRevision(t.key, gateway.Equal, rev)).
+		Then(gateway.OpDelete(t.key)))
 	if err != nil && wasLost == nil {
 		// Still held as far as anyone knows; the caller may try again.
-		k.mu.Lock()
-		k.lostCtx, k.lose, k.halt, k.joined = nil, nil, nil, nil
-		k.mu.Unlock()
-		return fmt.Errorf("unlocking %s: %w", k.key, err)
+		t.mu.Lock()
+		t.lostCtx, t.lose, t.halt, t.joined = nil, nil, nil, nil
+		t.mu.Unlock()
+		return fmt.Errorf("releasing %s: %w", t.key, err)
 	}
-	k.mu.Lock()
-	k.rev, k.acqRev = 0, 0
-	k.mu.Unlock()
-	inUse.CompareAndDelete(k.key, k)
+	t.mu.Lock()
+	t.rev, t.seenAt = 0, 0
+	t.mu.Unlock()
+	inUse.CompareAndDelete(t.key, t)
 	switch {
 	case wasLost != nil:
 		return wasLost
 	case !r.Succeeded:
-		return k.gone(ctx, "before Unlock")
+		return t.gone(ctx, "before it was released")
 	}
 	return nil
 }
@@ -422,28 +431,38 @@ func FirstUnder(pfx string, n int64) gateway.Op {
 		gateway.WithLimit(n), gateway.WithKeysOnly())
 }
 
-// WaitForLast admits when the probe found no key, and otherwise waits for the
-// deletion of the key it found.
-func WaitForLast(res []gateway.OpResponse, _ int64) Verdict {
-	kvs := res[0].Get.Kvs
-	if len(kvs) == 0 {
-		return Verdict{Admitted: true}
+// Oldest is the check that admits a ticket whose key is the oldest under pfx.
+// Its verdict names nothing to wait for: it is an AtCreate check.
+func Oldest(pfx string) Check {
+	return Check{
+		Reads: func(int64) []gateway.Op { return []gateway.Op{FirstUnder(pfx, 1)} },
+		Decide: func(res []gateway.OpResponse, rev int64) Verdict {
+			kvs := res[0].Get.Kvs
+			return Verdict{Admitted: len(kvs) > 0 && kvs[0].CreateRevision == rev}
+		},
 	}
-	return Verdict{Key: string(kvs[0].Key), FilterPut: true}
 }
 
-// Exclusive is the kind of a claim admitted when its key is the oldest under
+// NoneBefore is the check that admits a ticket when no key under pfx is older
+// than its own, and otherwise waits for the deletion of the one created just
+// before it (so that a release wakes one waiter, not all).
+func NoneBefore(pfx string) Check {
+	return Check{
+		Reads: func(rev int64) []gateway.Op { return []gateway.Op{LastBefore(pfx, rev)} },
+		Decide: func(res []gateway.OpResponse, _ int64) Verdict {
+			kvs := res[0].Get.Kvs
+			if len(kvs) == 0 {
+				return admitted
+			}
+			return Verdict{Key: string(kvs[0].Key), DeletesOnly: true}
+		},
+	}
+}
+
+// Exclusive is the policy of a ticket admitted when its key is the oldest under
 // pfx: a mutex, a writer, a candidate for leadership. It is the algorithm of
 // etcd's Go concurrency package: the create txn reads the oldest key, and a
 // waiter watches the key created just before its own.
-func Exclusive(pfx string) *Kind {
-	return &Kind{
-		First: []gateway.Op{FirstUnder(pfx, 1)},
-		Fast: func(res []gateway.OpResponse, rev int64) bool {
-			kvs := res[0].Get.Kvs
-			return len(kvs) > 0 && kvs[0].CreateRevision == rev
-		},
-		Probe: func(rev int64) []gateway.Op { return []gateway.Op{LastBefore(pfx, rev)} },
-		Check: WaitForLast,
-	}
+func Exclusive(pfx string) *Policy {
+	return &Policy{AtCreate: Oldest(pfx), Waiting: NoneBefore(pfx)}
 }
