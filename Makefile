@@ -1,25 +1,41 @@
 # The README's test command is `make test`: it builds what the tests need on a fresh
-# machine (etcd servers, Debian's etcd 3.4) and runs every module's tests with -race.
+# machine (etcd servers, Debian's etcd 3.4, a Docker engine and image), checks the
+# code (go vet, staticcheck) and runs every module's tests with -race.
+#
+# Without Docker: `make test DOCKER=0` runs the whole suite but the integration
+# package's Docker backend (its tests run on the Local backend alone) and builds no
+# image. CI runs the default, DOCKER=1.
 
-ETCD_VERSIONS := 3.5.21 3.6.16 3.7.3
+# Versions are pinned in one place, which the Go tests read too.
+include tools/versions.env
+
 BIN := $(CURDIR)/.bin
-ETCD_BINS := $(foreach v,$(ETCD_VERSIONS),$(BIN)/etcd-$(v)) $(BIN)/etcdctl-3.6.16
+ETCD_VERSIONS := $(ETCD_DEFAULT) $(ETCD_OTHERS)
+ETCD_BINS := $(foreach v,$(ETCD_VERSIONS),$(BIN)/etcd-$(v)) $(BIN)/etcdctl-$(ETCD_DEFAULT)
 # Modules whose tests run: the library at the root, then nested test modules.
 TEST_MODULES := . interop integration faults
 GO_TEST_FLAGS ?= -race -count=1
 # Which etcd the suite uses by default, and which it is repeated against.
-ETCD_DEFAULT := $(BIN)/etcd-3.6.16
-ETCD_OTHERS := /usr/bin/etcd $(BIN)/etcd-3.5.21 $(BIN)/etcd-3.7.3
+ETCD_MAIN := $(BIN)/etcd-$(ETCD_DEFAULT)
+ETCD_REPEAT := /usr/bin/etcd $(foreach v,$(ETCD_OTHERS),$(BIN)/etcd-$(v))
 
 # The integration package's Docker backend runs this image. The default is built
 # here FROM scratch with the etcd above, since CI reaches no image registry; set
-# ETCD_IMAGE=gcr.io/etcd-development/etcd:v3.6.16 to test the official one.
-ETCD_IMAGE ?= etcdgw-local/etcd:v3.6.16
+# ETCD_IMAGE=gcr.io/etcd-development/etcd:v$(ETCD_DEFAULT) to test the official one.
+ETCD_IMAGE ?= etcdgw-local/etcd:v$(ETCD_DEFAULT)
 # testcontainers' reaper image cannot be pulled on CI; Terminate cleans up anyway.
-TEST_ENV := ETCD_BIN=$(ETCD_DEFAULT) ETCDGW_ETCD_IMAGE=$(ETCD_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \
+TEST_ENV := ETCD_BIN=$(ETCD_MAIN) ETCDGW_ETCD_IMAGE=$(ETCD_IMAGE) TESTCONTAINERS_RYUK_DISABLED=true \
 	FAULTS_SUMMARY=$(BIN)/faults-summary.txt
 
-.PHONY: test etcd etcd34 docker-engine etcd-image test-versions bench soak vet clean
+DOCKER ?= 1
+ifeq ($(DOCKER),0)
+TEST_NEEDS := etcd
+TEST_ENV += ETCDGW_BACKEND=local ETCDGW_TEST_BACKENDS=local
+else
+TEST_NEEDS := etcd etcd-image
+endif
+
+.PHONY: test check etcd etcd34 docker-engine etcd-image test-versions bench soak vet staticcheck clean
 
 etcd: $(ETCD_BINS) etcd34
 
@@ -32,25 +48,26 @@ $(BIN)/etcdctl-%: tools/etcdctl/v%/go.mod tools/etcdctl/v%/main.go
 	@mkdir -p $(BIN)
 	cd tools/etcdctl/v$* && CGO_ENABLED=0 go build -trimpath -o $@ .
 
-# Debian's etcd-server package is etcd 3.4.23; it starts nothing on install.
+# Debian's etcd-server package is etcd $(ETCD_DEBIAN); it starts nothing on install.
 etcd34:
 	@test -x /usr/bin/etcd || { \
-	  command -v apt-get >/dev/null || { echo "need /usr/bin/etcd (etcd 3.4): install Debian's etcd-server" >&2; exit 1; }; \
+	  command -v apt-get >/dev/null || { echo "need /usr/bin/etcd (etcd $(ETCD_DEBIAN)): install Debian's etcd-server" >&2; exit 1; }; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server >/dev/null; }
 
 # A Docker engine: the one that answers, or (on CI) Debian's, started here.
 docker-engine:
 	@tools/docker/engine $(BIN)/dockerd.pid
 
-etcd-image: $(ETCD_DEFAULT) docker-engine
+etcd-image: $(ETCD_MAIN) docker-engine
 	@case "$(ETCD_IMAGE)" in etcdgw-local/*) \
-	  mkdir -p $(BIN)/image && cp $(ETCD_DEFAULT) $(BIN)/image/etcd && \
+	  mkdir -p $(BIN)/image && cp $(ETCD_MAIN) $(BIN)/image/etcd && \
 	  DOCKER_BUILDKIT=0 docker build -q -t $(ETCD_IMAGE) -f tools/docker/Dockerfile $(BIN)/image >/dev/null && \
 	  echo "== built image $(ETCD_IMAGE)";; esac
 
-test: etcd etcd-image
+test: check $(TEST_NEEDS)
+	@if [ "$(DOCKER)" = 0 ]; then echo "== DOCKER=0: the integration package's Docker backend is not tested"; fi
 	@set -e; for m in $(TEST_MODULES); do \
-	  echo "== tests of module $$m on etcd 3.6.16"; \
+	  echo "== tests of module $$m on etcd $(ETCD_DEFAULT)"; \
 	  (cd $$m && $(TEST_ENV) go test $(GO_TEST_FLAGS) ./...); \
 	done
 	@cat $(BIN)/faults-summary.txt
@@ -58,21 +75,28 @@ test: etcd etcd-image
 
 # The gateway suite again on every other pinned version.
 test-versions: etcd
-	@set -e; for b in $(ETCD_OTHERS); do \
+	@set -e; for b in $(ETCD_REPEAT); do \
 	  echo "== gateway suite on $$b"; \
 	  ETCD_BIN=$$b go test $(GO_TEST_FLAGS) ./gateway/...; \
 	done
 
+# Static checks of every module (tools/ only pins server builds).
+check: vet staticcheck
+
+vet:
+	@set -e; for m in $(TEST_MODULES); do echo "== go vet $$m"; (cd $$m && go vet ./...); done
+
+staticcheck:
+	@set -e; for m in $(TEST_MODULES); do echo "== staticcheck $$m"; \
+	  (cd $$m && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...); done
+
 bench: etcd
-	ETCD_BIN=$(ETCD_DEFAULT) go test -run '^$$' -bench . -benchmem ./gateway/
+	ETCD_BIN=$(ETCD_MAIN) go test -run '^$$' -bench . -benchmem ./gateway/
 
 # The fault-injection suite for longer: SOAK is each workload's duration.
 SOAK ?= 5m
-soak: etcd etcd-image
+soak: $(TEST_NEEDS)
 	cd faults && $(TEST_ENV) go test -count=1 -timeout 0 -v -run . . -soak=$(SOAK)
-
-vet:
-	@set -e; for m in $(TEST_MODULES); do (cd $$m && go vet ./...); done
 
 clean:
 	rm -rf $(BIN)

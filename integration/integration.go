@@ -58,7 +58,8 @@ import (
 
 // DefaultImage is the Docker image used when neither WithImage nor
 // $ETCDGW_ETCD_IMAGE names one: the official image of the etcd version this module
-// is tested against.
+// is tested against (ETCD_DEFAULT in the repository's tools/versions.env; a test
+// keeps the two the same).
 const DefaultImage = "gcr.io/etcd-development/etcd:v3.6.16"
 
 // Backend is where the members run.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/integration"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
 )
 
 // shared is the cluster TestMain starts for the examples: Start and Terminate
@@ -53,9 +55,49 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
-// backends are the backends every member-control test runs on. Both must work
-// on CI: `make test` starts a Docker engine there.
-var backends = []integration.Backend{integration.Docker, integration.Local}
+// backends are the backends every member-control test runs on: both, unless
+// $ETCDGW_TEST_BACKENDS names fewer. `make test` starts a Docker engine and
+// tests both; `make test DOCKER=0` sets it to "local" for a machine without
+// Docker, and says so.
+var backends = testBackends()
+
+func testBackends() []integration.Backend {
+	env := os.Getenv("ETCDGW_TEST_BACKENDS")
+	if env == "" {
+		return []integration.Backend{integration.Docker, integration.Local}
+	}
+	var bs []integration.Backend
+	for _, name := range strings.Split(env, ",") {
+		b := integration.Backend(strings.TrimSpace(name))
+		if b != integration.Docker && b != integration.Local {
+			panic(fmt.Sprintf("ETCDGW_TEST_BACKENDS=%s: %q is not a backend (docker, local)", env, b))
+		}
+		bs = append(bs, b)
+	}
+	return bs
+}
+
+// testsDocker reports whether the Docker backend is under test; when it is not,
+// the test says so in its log.
+func testsDocker(t *testing.T) bool {
+	if slices.Contains(backends, integration.Docker) {
+		return true
+	}
+	t.Logf("the Docker backend is not under test here (ETCDGW_TEST_BACKENDS=%s)", os.Getenv("ETCDGW_TEST_BACKENDS"))
+	return false
+}
+
+// TestDefaultImagePinned: DefaultImage is the official image of the pinned
+// default etcd version.
+func TestDefaultImagePinned(t *testing.T) {
+	v, err := etcdtest.Pinned("ETCD_DEFAULT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "gcr.io/etcd-development/etcd:v" + v; integration.DefaultImage != want {
+		t.Fatalf("DefaultImage = %s, want %s (tools/versions.env)", integration.DefaultImage, want)
+	}
+}
 
 func TestMembers(t *testing.T) {
 	for _, b := range backends {
@@ -296,6 +338,9 @@ func TestBadOptions(t *testing.T) {
 	}))
 	if err == nil || !strings.Contains(err.Error(), "gateway client") {
 		t.Fatalf("a client config with missing files: %v", err)
+	}
+	if !testsDocker(t) {
+		return
 	}
 	// An image reference that cannot be valid fails before anything is pulled.
 	_, err = integration.Start(ctx, integration.WithBackend(integration.Docker), integration.WithImage("etcdgw-test/Not A Reference"))

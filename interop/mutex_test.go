@@ -50,11 +50,15 @@ func v3client(t testing.TB, endpoints []string, opts ...func(*clientv3.Config)) 
 // etcdctl returns the path of the pinned etcdctl built by `make etcd`.
 func etcdctl(t testing.TB) string {
 	t.Helper()
-	bin, err := etcdtest.Binary()
+	root, err := etcdtest.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(filepath.Dir(bin), "etcdctl-3.6.16")
+	v, err := etcdtest.Pinned("ETCD_DEFAULT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, ".bin", "etcdctl-"+v)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("%v: run `make etcd` to build etcdctl", err)
 	}

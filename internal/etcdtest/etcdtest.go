@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,9 +29,6 @@ import (
 	"testing"
 	"time"
 )
-
-// DefaultVersion is the etcd version used when $ETCD_BIN is not set.
-const DefaultVersion = "3.6.16"
 
 // Options says what cluster to start. The zero value starts one member.
 type Options struct {
@@ -78,7 +74,8 @@ type Member struct {
 }
 
 // Binary returns the etcd executable the tests use: $ETCD_BIN, or the default
-// version built by `make etcd` into the repository's .bin folder.
+// version (ETCD_DEFAULT in tools/versions.env) built by `make etcd` into the
+// repository's .bin folder.
 func Binary() (string, error) {
 	if b := os.Getenv("ETCD_BIN"); b != "" {
 		if _, err := os.Stat(b); err != nil {
@@ -86,23 +83,62 @@ func Binary() (string, error) {
 		}
 		return b, nil
 	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", fmt.Errorf("etcdtest: no etcd binary: set ETCD_BIN to an etcd executable (%w)", err)
+	}
+	v, err := Pinned("ETCD_DEFAULT")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(root, ".bin", "etcd-"+v)
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("etcdtest: no etcd binary: run `make etcd` in the repository root "+
+			"(it builds etcd %s into .bin/), or set ETCD_BIN to an etcd executable: %w", v, err)
+	}
+	return bin, nil
+}
+
+// versionsFile is the one place where the repository pins versions.
+const versionsFile = "tools/versions.env"
+
+// RepoRoot returns the repository's root: the nearest folder at or above the
+// working directory that holds tools/versions.env.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		cand := filepath.Join(dir, ".bin", "etcd-"+DefaultVersion)
-		if _, err := os.Stat(cand); err == nil {
-			return cand, nil
+		if _, err := os.Stat(filepath.Join(dir, versionsFile)); err == nil {
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			break
+			return "", fmt.Errorf("etcdtest: no %s at or above the working directory", versionsFile)
 		}
 		dir = parent
 	}
-	return "", errors.New("etcdtest: no etcd binary: run `make etcd` in the repository root " +
-		"(it builds etcd " + DefaultVersion + " into .bin/), or set ETCD_BIN to an etcd executable")
+}
+
+// Pinned returns the value of key in tools/versions.env ("3.6.16" for
+// ETCD_DEFAULT).
+func Pinned(key string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(filepath.Join(root, versionsFile))
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if ok && k == key && !strings.HasPrefix(k, "#") {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("etcdtest: %s is not set in %s", key, versionsFile)
 }
 
 var versionRE = regexp.MustCompile(`etcd Version: (\S+)`)
