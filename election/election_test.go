@@ -128,9 +128,9 @@ func TestResume(t *testing.T) {
 func TestLeaderFailover(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
 	ctx := tu.Ctx(t)
-	f := tu.Follower(ctx, t, cl)
+	f := tu.Follower(t, ctx, cl)
 	others := tu.Except(cl, f)
-	ac := tu.Client(t, cl.Endpoints()[f:f+1], func(cfg *gateway.Config) { cfg.RequestTimeout = 500 * time.Millisecond })
+	ac := tu.Client(t, []string{f.ClientURL}, func(cfg *gateway.Config) { cfg.RequestTimeout = 500 * time.Millisecond })
 	a := election.New(tu.Lease(t, ctx, ac, 2), "fo")
 	tu.NoErr(t, a.Campaign(ctx, "a"))
 	signal := a.Done()
@@ -150,7 +150,7 @@ func TestLeaderFailover(t *testing.T) {
 	obs := election.Observe(octx, oc, "fo")
 	tu.Eq(t, "observed", leaderValue(observed(t, ctx, obs)), "a")
 
-	tu.NoErr(t, cl.Members[f].Pause())
+	tu.NoErr(t, f.Pause())
 	paused := time.Now()
 	var signalled, elected, seen time.Duration
 	for elected == 0 || seen == 0 || signalled == 0 {
@@ -177,7 +177,7 @@ func TestLeaderFailover(t *testing.T) {
 		}
 	}
 	tu.Is(t, context.Cause(a.Context()), election.ErrLost)
-	tu.NoErr(t, cl.Members[f].Resume())
+	tu.NoErr(t, f.Resume())
 
 	resigned := time.Now()
 	tu.NoErr(t, b.Resign(ctx))
@@ -198,8 +198,8 @@ func TestLeaderFailover(t *testing.T) {
 func TestObserveSurvivesCompaction(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
 	ctx := tu.Ctx(t)
-	f := tu.Follower(ctx, t, cl) // killing it leaves the others' leader in place
-	oc := tu.Client(t, cl.Endpoints()[f:f+1], func(cfg *gateway.Config) {
+	f := tu.Follower(t, ctx, cl) // killing it leaves the others' leader in place
+	oc := tu.Client(t, []string{f.ClientURL}, func(cfg *gateway.Config) {
 		cfg.Retry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 	})
 	c := tu.Client(t, tu.Except(cl, f))
@@ -210,7 +210,7 @@ func TestObserveSurvivesCompaction(t *testing.T) {
 	tu.NoErr(t, a.Campaign(ctx, "a"))
 	tu.Eq(t, "observed", leaderValue(observed(t, ctx, obs)), "a")
 
-	cl.Members[f].Kill()
+	f.Kill()
 	b := election.New(tu.Lease(t, ctx, c, 30), "oc")
 	bDone := tu.Async(ctx, func(ctx context.Context) error { return b.Campaign(ctx, "b") })
 	tu.WaitKeys(t, ctx, c, "oc/", 2)
@@ -218,7 +218,7 @@ func TestObserveSurvivesCompaction(t *testing.T) {
 	tu.NoErr(t, <-bDone)
 	r := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "oc-bump", "x"))
 	tu.Must[*gateway.CompactResponse](t)(c.Compact(ctx, r.Header.Revision))
-	tu.NoErr(t, cl.Members[f].Restart())
+	tu.NoErr(t, f.Start())
 
 	got := observed(t, ctx, obs)
 	tu.Eq(t, "observed after the compaction", leaderValue(got), "b")

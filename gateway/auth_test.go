@@ -13,6 +13,7 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 const (
@@ -23,22 +24,22 @@ const (
 // enableAuth creates root and alice (read-write on alice/ only) and turns auth on.
 func enableAuth(t *testing.T, cl *etcdtest.Cluster) {
 	t.Helper()
-	ctx := ctxT(t)
-	admin := newClient(t, cl)
-	must[*gateway.AuthResponse](t)(admin.RoleAdd(ctx, "root"))
-	must[*gateway.AuthResponse](t)(admin.UserAdd(ctx, "root", rootPassword))
-	must[*gateway.AuthResponse](t)(admin.UserGrantRole(ctx, "root", "root"))
-	must[*gateway.AuthResponse](t)(admin.RoleAdd(ctx, "alice-rw"))
-	must[*gateway.AuthResponse](t)(admin.RoleGrantPermission(ctx, "alice-rw", "alice/", string(gateway.PrefixEnd([]byte("alice/"))), gateway.PermReadWrite))
-	must[*gateway.AuthResponse](t)(admin.UserAdd(ctx, "alice", alicePassword))
-	must[*gateway.AuthResponse](t)(admin.UserGrantRole(ctx, "alice", "alice-rw"))
-	must[*gateway.AuthResponse](t)(admin.AuthEnable(ctx))
+	ctx := tu.Ctx(t)
+	admin := tu.Client(t, cl.Endpoints())
+	tu.Must[*gateway.AuthResponse](t)(admin.RoleAdd(ctx, "root"))
+	tu.Must[*gateway.AuthResponse](t)(admin.UserAdd(ctx, "root", rootPassword))
+	tu.Must[*gateway.AuthResponse](t)(admin.UserGrantRole(ctx, "root", "root"))
+	tu.Must[*gateway.AuthResponse](t)(admin.RoleAdd(ctx, "alice-rw"))
+	tu.Must[*gateway.AuthResponse](t)(admin.RoleGrantPermission(ctx, "alice-rw", "alice/", string(gateway.PrefixEnd([]byte("alice/"))), gateway.PermReadWrite))
+	tu.Must[*gateway.AuthResponse](t)(admin.UserAdd(ctx, "alice", alicePassword))
+	tu.Must[*gateway.AuthResponse](t)(admin.UserGrantRole(ctx, "alice", "alice-rw"))
+	tu.Must[*gateway.AuthResponse](t)(admin.AuthEnable(ctx))
 }
 
 func TestAuth(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Args: []string{"--auth-token-ttl=1"}})
 	enableAuth(t, cl)
-	ctx := ctxT(t)
+	ctx := tu.Ctx(t)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	user := func(name, password string) func(*gateway.Config) {
@@ -46,26 +47,26 @@ func TestAuth(t *testing.T) {
 			cfg.Username, cfg.Password, cfg.Logger, cfg.RetryTimeout = name, password, logger, -1
 		}
 	}
-	root := newClient(t, cl, user("root", rootPassword))
-	alice := newClient(t, cl, user("alice", alicePassword))
+	root := tu.Client(t, cl.Endpoints(), user("root", rootPassword))
+	alice := tu.Client(t, cl.Endpoints(), user("alice", alicePassword))
 	var errs []error
 
 	if cl.AtLeast(3, 5) {
-		st := must[*gateway.AuthStatusResponse](t)(root.AuthStatus(ctx))
-		eq(t, "auth enabled", st.Enabled, true)
+		st := tu.Must[*gateway.AuthStatusResponse](t)(root.AuthStatus(ctx))
+		tu.Eq(t, "auth enabled", st.Enabled, true)
 	} else { // 3.4's gateway has no auth/status route
 		_, err := root.AuthStatus(ctx)
 		isErr(t, err, gateway.ErrUnimplemented)
 	}
 
 	// Alice within her prefix: KV, watch, lease.
-	must[*gateway.PutResponse](t)(alice.Put(ctx, "alice/a", "1"))
-	w := must[*gateway.Watch](t)(alice.WatchPrefix(ctx, "alice/"))
+	tu.Must[*gateway.PutResponse](t)(alice.Put(ctx, "alice/a", "1"))
+	w := tu.Must[*gateway.Watch](t)(alice.WatchPrefix(ctx, "alice/"))
 	defer w.Stop()
-	must[*gateway.PutResponse](t)(alice.Put(ctx, "alice/b", "2"))
-	eq(t, "watched", string(collect(t, ctx, w, 1)[0].Kv.Key), "alice/b")
-	l := must[*gateway.LeaseGrantResponse](t)(alice.Grant(ctx, 60))
-	must[*gateway.LeaseKeepAliveResponse](t)(alice.KeepAliveOnce(ctx, l.ID))
+	tu.Must[*gateway.PutResponse](t)(alice.Put(ctx, "alice/b", "2"))
+	tu.Eq(t, "watched", string(collect(t, ctx, w, 1)[0].Kv.Key), "alice/b")
+	l := tu.Must[*gateway.LeaseGrantResponse](t)(alice.Grant(ctx, 60))
+	tu.Must[*gateway.LeaseKeepAliveResponse](t)(alice.KeepAliveOnce(ctx, l.ID))
 
 	// Outside it: permission denied, for reads, writes and watches.
 	_, err := alice.Put(ctx, "bob/a", "1")
@@ -82,11 +83,11 @@ func TestAuth(t *testing.T) {
 	errs = append(errs, err)
 
 	// A wrong password, and no credentials at all.
-	wrong := newClient(t, cl, user("alice", "not-"+alicePassword))
+	wrong := tu.Client(t, cl.Endpoints(), user("alice", "not-"+alicePassword))
 	_, err = wrong.Get(ctx, "alice/a")
 	isErr(t, err, gateway.ErrAuthFailed)
 	errs = append(errs, err)
-	anon := newClient(t, cl, func(cfg *gateway.Config) { cfg.RetryTimeout = -1 })
+	anon := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.RetryTimeout = -1 })
 	_, err = anon.Get(ctx, "alice/a")
 	isErr(t, err, gateway.ErrAuthRequired)
 	errs = append(errs, err)
@@ -116,24 +117,24 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	newToken, n2 := gateway.AuthState(alice)
-	eq(t, "authentications for 20 callers after expiry", n2, n+1)
+	tu.Eq(t, "authentications for 20 callers after expiry", n2, n+1)
 	if newToken == token {
 		t.Fatal("token not renewed")
 	}
 	// A keepalive and a new watch across expiry too.
 	waitTokenExpired(t, ctx)
-	must[*gateway.LeaseKeepAliveResponse](t)(alice.KeepAliveOnce(ctx, l.ID))
+	tu.Must[*gateway.LeaseKeepAliveResponse](t)(alice.KeepAliveOnce(ctx, l.ID))
 	_, n3 := gateway.AuthState(alice)
 	if cl.AtLeast(3, 6) {
-		eq(t, "authentications after the keepalive", n3, n2+1)
+		tu.Eq(t, "authentications after the keepalive", n3, n2+1)
 	} else { // 3.4 and 3.5 renew leases without looking at the token
-		eq(t, "authentications after the keepalive", n3, n2)
+		tu.Eq(t, "authentications after the keepalive", n3, n2)
 	}
 	waitTokenExpired(t, ctx)
-	w2 := must[*gateway.Watch](t)(alice.Watch(ctx, "alice/c"))
+	w2 := tu.Must[*gateway.Watch](t)(alice.Watch(ctx, "alice/c"))
 	defer w2.Stop()
 	_, n4 := gateway.AuthState(alice)
-	eq(t, "authentications after the watch", n4, n3+1)
+	tu.Eq(t, "authentications after the watch", n4, n3+1)
 
 	// Neither password nor any token in an error or a log line.
 	for _, err := range errs {
@@ -171,14 +172,14 @@ func waitTokenExpired(t *testing.T, ctx context.Context) {
 // without auth starts sending a token once auth is turned on.
 func TestAuthEnabledLater(t *testing.T) {
 	cl := etcdtest.Single(t)
-	ctx := ctxT(t)
-	c := newClient(t, cl, func(cfg *gateway.Config) { cfg.Username, cfg.Password = "alice", alicePassword })
-	must[*gateway.PutResponse](t)(c.Put(ctx, "alice/x", "before"))
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.Username, cfg.Password = "alice", alicePassword })
+	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "alice/x", "before"))
 	if tok := mustToken(c); tok != "" {
 		t.Fatal("a token without auth")
 	}
 	enableAuth(t, cl)
-	must[*gateway.PutResponse](t)(c.Put(ctx, "alice/x", "after"))
+	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "alice/x", "after"))
 	if mustToken(c) == "" {
 		t.Fatal("no token after auth was enabled")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 var benchConcurrency = []int{1, 16, 64}
@@ -54,7 +55,7 @@ func runConcurrent(b *testing.B, conc int, op func(ctx context.Context, i int) e
 
 func benchClient(b *testing.B) *gateway.Client {
 	cl := etcdtest.Single(b)
-	return newClient(b, cl)
+	return tu.Client(b, cl.Endpoints())
 }
 
 var value256 = strings.Repeat("v", 256)

@@ -13,13 +13,14 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 // TestConnectionReuse: 64 concurrent callers doing many requests each must not
 // open a connection per request.
 func TestConnectionReuse(t *testing.T) {
 	cl := etcdtest.Single(t)
-	c := newClient(t, cl)
+	c := tu.Client(t, cl.Endpoints())
 	var dials atomic.Int64
 	gateway.CountDials(c, &dials)
 	const callers, each = 64, 30
@@ -41,7 +42,7 @@ func TestConnectionReuse(t *testing.T) {
 		return d.DialContext(ctx, network, addr)
 	}}
 	t.Cleanup(tr.CloseIdleConnections)
-	hammer(t, newClient(t, cl, func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: tr} }), callers, each)
+	hammer(t, tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: tr} }), callers, each)
 	if naive.Load() <= 4*callers {
 		t.Fatalf("default transport opened only %d connections: the check has no power", naive.Load())
 	}
@@ -49,7 +50,7 @@ func TestConnectionReuse(t *testing.T) {
 }
 
 func hammer(t *testing.T, c *gateway.Client, callers, each int) {
-	ctx := ctxT(t)
+	ctx := tu.Ctx(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, callers)
 	for g := 0; g < callers; g++ {
@@ -81,9 +82,9 @@ func hammer(t *testing.T, c *gateway.Client, callers, each int) {
 // caller's ctx bounds calls without one.
 func TestRequestTimeout(t *testing.T) {
 	cl := etcdtest.Single(t)
-	ctx := ctxT(t)
-	c := newClient(t, cl, func(cfg *gateway.Config) { cfg.RequestTimeout = 200 * time.Millisecond })
-	must[*gateway.PutResponse](t)(c.Put(ctx, "k", "v")) // detect the API path first
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.RequestTimeout = 200 * time.Millisecond })
+	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "k", "v")) // detect the API path first
 	m := cl.Members[0]
 	if err := m.Pause(); err != nil {
 		t.Fatal(err)
@@ -106,7 +107,7 @@ func TestRequestTimeout(t *testing.T) {
 		t.Fatalf("keepalive to a paused member: %v", err)
 	}
 
-	plain := newClient(t, cl)
+	plain := tu.Client(t, cl.Endpoints())
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	_, err = plain.Put(short, "k", "v")
@@ -116,5 +117,5 @@ func TestRequestTimeout(t *testing.T) {
 	if err := m.Resume(); err != nil {
 		t.Fatal(err)
 	}
-	must[*gateway.GetResponse](t)(c.Get(ctx, "k"))
+	tu.Must[*gateway.GetResponse](t)(c.Get(ctx, "k"))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 // TestFailover: a client of a 3-member cluster writes, reads and watches; the
@@ -20,9 +21,9 @@ import (
 // server's history exactly: nothing lost, nothing repeated, no write applied twice.
 func TestFailover(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
-	ctx := ctxT(t)
-	c := newClient(t, cl)
-	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "fo/"))
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "fo/"))
 	start := w.Revision()
 
 	const total = 400
@@ -100,8 +101,8 @@ func TestFailover(t *testing.T) {
 	wg.Wait()
 	// Every key under fo/ was written once, including writes whose outcome
 	// was unknown and that did apply: receive until the watch has them all.
-	replayClient := newClient(t, cl)
-	count := must[*gateway.GetResponse](t)(replayClient.Get(ctx, "fo/", gateway.WithPrefix(), gateway.WithCountOnly())).Count
+	replayClient := tu.Client(t, cl.Endpoints())
+	count := tu.Must[*gateway.GetResponse](t)(replayClient.Get(ctx, "fo/", gateway.WithPrefix(), gateway.WithCountOnly())).Count
 	for int64(len(got)) < count {
 		got = append(got, next(t, ctx, w).Events...)
 	}
@@ -109,7 +110,7 @@ func TestFailover(t *testing.T) {
 		t.Fatal("the watch did not move off the killed member")
 	}
 
-	replay := must[*gateway.Watch](t)(replayClient.WatchPrefix(ctx, "fo/", gateway.WithRev(start)))
+	replay := tu.Must[*gateway.Watch](t)(replayClient.WatchPrefix(ctx, "fo/", gateway.WithRev(start)))
 	defer replay.Stop()
 	want := collect(t, ctx, replay, len(got))
 	seen := map[string]bool{}

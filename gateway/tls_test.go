@@ -13,6 +13,7 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 func makeCerts(t *testing.T) *etcdtest.Certs {
@@ -27,13 +28,13 @@ func makeCerts(t *testing.T) *etcdtest.Certs {
 func TestTLS(t *testing.T) {
 	certs := makeCerts(t)
 	cl := etcdtest.Start(t, etcdtest.Options{TLS: certs, ClientCertAuth: true})
-	ctx := ctxT(t)
+	ctx := tu.Ctx(t)
 	if !strings.HasPrefix(cl.Endpoints()[0], "https://") {
 		t.Fatalf("endpoint %s is not https", cl.Endpoints()[0])
 	}
 
 	t.Run("mTLS works over HTTP/2", func(t *testing.T) {
-		c := newClient(t, cl, func(cfg *gateway.Config) {
+		c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) {
 			cfg.CAFile, cfg.CertFile, cfg.KeyFile = certs.CA, certs.ClientCert, certs.ClientKey
 		})
 		var h2 atomic.Int64
@@ -42,12 +43,12 @@ func TestTLS(t *testing.T) {
 				h2.Add(1)
 			}
 		})
-		must[*gateway.PutResponse](t)(c.Put(ctx, "tls/k", "v"))
-		eq(t, "value", string(must[*gateway.KeyValue](t)(c.GetOne(ctx, "tls/k")).Value), "v")
-		w := must[*gateway.Watch](t)(c.Watch(ctx, "tls/w"))
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "tls/k", "v"))
+		tu.Eq(t, "value", string(tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, "tls/k")).Value), "v")
+		w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "tls/w"))
 		defer w.Stop()
-		must[*gateway.PutResponse](t)(c.Put(ctx, "tls/w", "x"))
-		eq(t, "watched over TLS", string(collect(t, ctx, w, 1)[0].Kv.Value), "x")
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "tls/w", "x"))
+		tu.Eq(t, "watched over TLS", string(collect(t, ctx, w, 1)[0].Kv.Value), "x")
 		if h2.Load() == 0 {
 			t.Fatal("no response came over HTTP/2")
 		}
@@ -58,15 +59,15 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := newClient(t, cl, func(cfg *gateway.Config) {
+		c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) {
 			cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 			cfg.CAFile = certs.CA
 		})
-		must[*gateway.GetResponse](t)(c.Get(ctx, "tls/k"))
+		tu.Must[*gateway.GetResponse](t)(c.Get(ctx, "tls/k"))
 	})
 
 	t.Run("wrong CA", func(t *testing.T) {
-		c := newClient(t, cl, func(cfg *gateway.Config) {
+		c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) {
 			cfg.CAFile, cfg.CertFile, cfg.KeyFile = certs.OtherCA, certs.ClientCert, certs.ClientKey
 		})
 		// Refused certificates are final: not retried for RetryTimeout, and a
@@ -87,7 +88,7 @@ func TestTLS(t *testing.T) {
 	})
 
 	t.Run("no client certificate", func(t *testing.T) {
-		c := newClient(t, cl, func(cfg *gateway.Config) { cfg.CAFile = certs.CA })
+		c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.CAFile = certs.CA })
 		start := time.Now()
 		_, err := c.Put(ctx, "tls/k", "v")
 		if err == nil || !strings.Contains(err.Error(), "certificate") {
@@ -100,12 +101,12 @@ func TestTLS(t *testing.T) {
 	})
 
 	t.Run("server name override", func(t *testing.T) {
-		c := newClient(t, cl, func(cfg *gateway.Config) {
+		c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) {
 			cfg.CAFile, cfg.CertFile, cfg.KeyFile = certs.CA, certs.ClientCert, certs.ClientKey
 			cfg.ServerName = "localhost" // a name the certificate holds
 		})
-		must[*gateway.GetResponse](t)(c.Get(ctx, "tls/k"))
-		bad := newClient(t, cl, func(cfg *gateway.Config) {
+		tu.Must[*gateway.GetResponse](t)(c.Get(ctx, "tls/k"))
+		bad := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) {
 			cfg.CAFile, cfg.CertFile, cfg.KeyFile = certs.CA, certs.ClientCert, certs.ClientKey
 			cfg.ServerName = "not-etcd.example"
 			cfg.RetryTimeout = -1

@@ -5,17 +5,18 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 func TestTxn(t *testing.T) {
 	cl := etcdtest.Single(t)
-	c := newClient(t, cl)
-	ctx := ctxT(t)
-	lease := must[*gateway.LeaseGrantResponse](t)(c.Grant(ctx, 60))
-	p := must[*gateway.PutResponse](t)(c.Put(ctx, "t/a", "1", gateway.WithLease(lease.ID)))
-	must[*gateway.PutResponse](t)(c.Put(ctx, "t/a", "2", gateway.WithIgnoreLease()))
-	must[*gateway.PutResponse](t)(c.Put(ctx, "t/b", "x"))
-	a := must[*gateway.KeyValue](t)(c.GetOne(ctx, "t/a"))
+	c := tu.Client(t, cl.Endpoints())
+	ctx := tu.Ctx(t)
+	lease := tu.Must[*gateway.LeaseGrantResponse](t)(c.Grant(ctx, 60))
+	p := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "t/a", "1", gateway.WithLease(lease.ID)))
+	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "t/a", "2", gateway.WithIgnoreLease()))
+	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "t/b", "x"))
+	a := tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, "t/a"))
 
 	cases := []struct {
 		name string
@@ -43,20 +44,20 @@ func TestTxn(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := must[*gateway.TxnResponse](t)(c.Txn().If(tc.cmp).
+			r := tu.Must[*gateway.TxnResponse](t)(c.Txn().If(tc.cmp).
 				Then(gateway.OpGet("t/a")).Else(gateway.OpGet("t/b")).Commit(ctx))
-			eq(t, "succeeded", r.Succeeded, tc.want)
-			eq(t, "responses", len(r.Responses), 1)
+			tu.Eq(t, "succeeded", r.Succeeded, tc.want)
+			tu.Eq(t, "responses", len(r.Responses), 1)
 			want := "2"
 			if !tc.want {
 				want = "x"
 			}
-			eq(t, "branch read", string(r.Responses[0].Get.Kvs[0].Value), want)
+			tu.Eq(t, "branch read", string(r.Responses[0].Get.Kvs[0].Value), want)
 		})
 	}
 
 	t.Run("AllOpsAndNested", func(t *testing.T) {
-		r := must[*gateway.TxnResponse](t)(c.Txn().
+		r := tu.Must[*gateway.TxnResponse](t)(c.Txn().
 			If(gateway.CmpValue("t/a", gateway.Equal, "2"), gateway.CmpVersion("t/b", gateway.Equal, 1)).
 			Then(
 				gateway.OpPut("t/c", "3", gateway.WithPrevKV()),
@@ -67,30 +68,30 @@ func TestTxn(t *testing.T) {
 					[]gateway.Op{gateway.OpPut("t/d", "4")},
 					[]gateway.Op{gateway.OpGet("t/d")}),
 			).Commit(ctx))
-		eq(t, "succeeded", r.Succeeded, true)
-		eq(t, "responses", len(r.Responses), 4)
+		tu.Eq(t, "succeeded", r.Succeeded, true)
+		tu.Eq(t, "responses", len(r.Responses), 4)
 		if r.Responses[0].Put == nil || r.Responses[0].Put.PrevKv != nil {
 			t.Fatalf("put response: %+v", r.Responses[0])
 		}
-		eq(t, "deleted", r.Responses[1].Delete.Deleted, 1)
-		eq(t, "deleted prev", string(r.Responses[1].Delete.PrevKvs[0].Value), "x")
+		tu.Eq(t, "deleted", r.Responses[1].Delete.Deleted, 1)
+		tu.Eq(t, "deleted prev", string(r.Responses[1].Delete.PrevKvs[0].Value), "x")
 		// The range sees the txn's own writes: t/a, t/c (t/b deleted; t/d not yet).
-		eq(t, "count", r.Responses[2].Get.Count, 2)
+		tu.Eq(t, "count", r.Responses[2].Get.Count, 2)
 		nested := r.Responses[3].Txn
 		if nested == nil || !nested.Succeeded || nested.Responses[0].Put == nil {
 			t.Fatalf("nested txn: %+v", r.Responses[3])
 		}
-		eq(t, "t/d", string(must[*gateway.KeyValue](t)(c.GetOne(ctx, "t/d")).Value), "4")
+		tu.Eq(t, "t/d", string(tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, "t/d")).Value), "4")
 		// One revision for the whole transaction.
-		kvc := must[*gateway.KeyValue](t)(c.GetOne(ctx, "t/c"))
-		kvd := must[*gateway.KeyValue](t)(c.GetOne(ctx, "t/d"))
-		eq(t, "same revision", kvc.ModRevision, kvd.ModRevision)
-		eq(t, "header revision", r.Header.Revision, kvc.ModRevision)
+		kvc := tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, "t/c"))
+		kvd := tu.Must[*gateway.KeyValue](t)(c.GetOne(ctx, "t/d"))
+		tu.Eq(t, "same revision", kvc.ModRevision, kvd.ModRevision)
+		tu.Eq(t, "header revision", r.Header.Revision, kvc.ModRevision)
 	})
 
 	t.Run("EmptyTxn", func(t *testing.T) {
-		r := must[*gateway.TxnResponse](t)(c.Txn().Commit(ctx))
-		eq(t, "empty txn succeeds", r.Succeeded, true)
+		r := tu.Must[*gateway.TxnResponse](t)(c.Txn().Commit(ctx))
+		tu.Eq(t, "empty txn succeeds", r.Succeeded, true)
 	})
 
 	t.Run("ServerRefusals", func(t *testing.T) {

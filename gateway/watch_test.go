@@ -16,6 +16,7 @@ import (
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 // next receives the next response from w, failing the test if the watch ends or
@@ -65,65 +66,65 @@ func evString(e gateway.Event) string {
 
 func TestWatch(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Args: []string{etcdtest.ProgressNotifyFlag(t, 200*time.Millisecond)}})
-	c := newClient(t, cl)
-	ctx := ctxT(t)
+	c := tu.Client(t, cl.Endpoints())
+	ctx := tu.Ctx(t)
 
 	t.Run("KeyPrefixDelete", func(t *testing.T) {
-		w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wa/", gateway.WithPrevKV()))
+		w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wa/", gateway.WithPrevKV()))
 		defer w.Stop()
-		must[*gateway.PutResponse](t)(c.Put(ctx, "wa/1", "a"))
-		must[*gateway.PutResponse](t)(c.Put(ctx, "wb/outside", "x"))
-		must[*gateway.PutResponse](t)(c.Put(ctx, "wa/1", "b"))
-		d := must[*gateway.DeleteResponse](t)(c.Delete(ctx, "wa/1"))
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wa/1", "a"))
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wb/outside", "x"))
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wa/1", "b"))
+		d := tu.Must[*gateway.DeleteResponse](t)(c.Delete(ctx, "wa/1"))
 		evs := collect(t, ctx, w, 3)
-		eq(t, "events", len(evs), 3)
-		eq(t, "first", evs[0].Type, gateway.EventPut)
-		eq(t, "first is a create", evs[0].IsCreate(), true)
-		eq(t, "second value", string(evs[1].Kv.Value), "b")
-		eq(t, "second is not a create", evs[1].IsCreate(), false)
-		eq(t, "second prev", string(evs[1].PrevKv.Value), "a")
-		eq(t, "third", evs[2].Type, gateway.EventDelete)
-		eq(t, "third key", string(evs[2].Kv.Key), "wa/1")
-		eq(t, "third revision", evs[2].Kv.ModRevision, d.Header.Revision)
-		eq(t, "third prev", string(evs[2].PrevKv.Value), "b")
-		eq(t, "resume revision", w.Revision(), d.Header.Revision+1)
+		tu.Eq(t, "events", len(evs), 3)
+		tu.Eq(t, "first", evs[0].Type, gateway.EventPut)
+		tu.Eq(t, "first is a create", evs[0].IsCreate(), true)
+		tu.Eq(t, "second value", string(evs[1].Kv.Value), "b")
+		tu.Eq(t, "second is not a create", evs[1].IsCreate(), false)
+		tu.Eq(t, "second prev", string(evs[1].PrevKv.Value), "a")
+		tu.Eq(t, "third", evs[2].Type, gateway.EventDelete)
+		tu.Eq(t, "third key", string(evs[2].Kv.Key), "wa/1")
+		tu.Eq(t, "third revision", evs[2].Kv.ModRevision, d.Header.Revision)
+		tu.Eq(t, "third prev", string(evs[2].PrevKv.Value), "b")
+		tu.Eq(t, "resume revision", w.Revision(), d.Header.Revision+1)
 	})
 
 	t.Run("HistoryAndFilters", func(t *testing.T) {
-		first := must[*gateway.PutResponse](t)(c.Put(ctx, "wh/k", "1")).Header.Revision
-		must[*gateway.DeleteResponse](t)(c.Delete(ctx, "wh/k"))
-		must[*gateway.PutResponse](t)(c.Put(ctx, "wh/k", "2"))
-		all := must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first)))
+		first := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wh/k", "1")).Header.Revision
+		tu.Must[*gateway.DeleteResponse](t)(c.Delete(ctx, "wh/k"))
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wh/k", "2"))
+		all := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first)))
 		defer all.Stop()
 		evs := collect(t, ctx, all, 3)
 		eqStrings(t, "history", []string{evString(evs[0]), evString(evs[1]), evString(evs[2])},
 			fmt.Sprintf("%d:PUT:wh/k=1", first), fmt.Sprintf("%d:DELETE:wh/k=", first+1), fmt.Sprintf("%d:PUT:wh/k=2", first+2))
-		puts := must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first), gateway.WithFilterDelete()))
+		puts := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first), gateway.WithFilterDelete()))
 		defer puts.Stop()
 		evs = collect(t, ctx, puts, 2)
-		eq(t, "no deletes", evs[0].Type == gateway.EventPut && evs[1].Type == gateway.EventPut, true)
-		dels := must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first), gateway.WithFilterPut()))
+		tu.Eq(t, "no deletes", evs[0].Type == gateway.EventPut && evs[1].Type == gateway.EventPut, true)
+		dels := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "wh/k", gateway.WithRev(first), gateway.WithFilterPut()))
 		defer dels.Stop()
 		evs = collect(t, ctx, dels, 1)
-		eq(t, "only the delete", evString(evs[0]), fmt.Sprintf("%d:DELETE:wh/k=", first+1))
+		tu.Eq(t, "only the delete", evString(evs[0]), fmt.Sprintf("%d:DELETE:wh/k=", first+1))
 	})
 
 	t.Run("Range", func(t *testing.T) {
-		w := must[*gateway.Watch](t)(c.Watch(ctx, "wr/b", gateway.WithRange("wr/d")))
+		w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "wr/b", gateway.WithRange("wr/d")))
 		defer w.Stop()
 		for _, k := range []string{"wr/a", "wr/b", "wr/c", "wr/d"} {
-			must[*gateway.PutResponse](t)(c.Put(ctx, k, "v"))
+			tu.Must[*gateway.PutResponse](t)(c.Put(ctx, k, "v"))
 		}
 		evs := collect(t, ctx, w, 2)
 		eqStrings(t, "range events", []string{string(evs[0].Kv.Key), string(evs[1].Kv.Key)}, "wr/b", "wr/c")
 	})
 
 	t.Run("ProgressNotify", func(t *testing.T) {
-		rev := must[*gateway.PutResponse](t)(c.Put(ctx, "wp/other", "x")).Header.Revision
-		w := must[*gateway.Watch](t)(c.Watch(ctx, "wp/quiet", gateway.WithProgressNotify()))
+		rev := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wp/other", "x")).Header.Revision
+		w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "wp/quiet", gateway.WithProgressNotify()))
 		defer w.Stop()
 		r := next(t, ctx, w)
-		eq(t, "progress notification", r.IsProgressNotify(), true)
+		tu.Eq(t, "progress notification", r.IsProgressNotify(), true)
 		if r.Header.Revision < rev {
 			t.Fatalf("progress revision %d < %d", r.Header.Revision, rev)
 		}
@@ -133,11 +134,11 @@ func TestWatch(t *testing.T) {
 	})
 
 	t.Run("CompactedStart", func(t *testing.T) {
-		p1 := must[*gateway.PutResponse](t)(c.Put(ctx, "wc/k", "1"))
-		p2 := must[*gateway.PutResponse](t)(c.Put(ctx, "wc/k", "2"))
-		must[*gateway.CompactResponse](t)(c.Compact(ctx, p2.Header.Revision, gateway.WithPhysical()))
+		p1 := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wc/k", "1"))
+		p2 := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wc/k", "2"))
+		tu.Must[*gateway.CompactResponse](t)(c.Compact(ctx, p2.Header.Revision, gateway.WithPhysical()))
 		// etcd confirms the watch, then cancels it: the error ends the watch.
-		w := must[*gateway.Watch](t)(c.Watch(ctx, "wc/k", gateway.WithRev(p1.Header.Revision)))
+		w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "wc/k", gateway.WithRev(p1.Header.Revision)))
 		err := ended(t, ctx, w)
 		isErr(t, err, gateway.ErrCompacted)
 		var ce *gateway.CompactedError
@@ -147,19 +148,19 @@ func TestWatch(t *testing.T) {
 		_, err = c.WatchOnce(ctx, "wc/k", gateway.WithRev(p1.Header.Revision))
 		isErr(t, err, gateway.ErrCompacted)
 		// At the compact revision itself the history is still there.
-		ev := must[*gateway.Event](t)(c.WatchOnce(ctx, "wc/k", gateway.WithRev(p2.Header.Revision)))
-		eq(t, "event at compact revision", string(ev.Kv.Value), "2")
+		ev := tu.Must[*gateway.Event](t)(c.WatchOnce(ctx, "wc/k", gateway.WithRev(p2.Header.Revision)))
+		tu.Eq(t, "event at compact revision", string(ev.Kv.Value), "2")
 	})
 
 	t.Run("Ending", func(t *testing.T) {
-		w := must[*gateway.Watch](t)(c.Watch(ctx, "we/k"))
+		w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "we/k"))
 		w.Stop()
 		w.Stop()
 		if err := ended(t, ctx, w); err != nil {
 			t.Fatalf("after Stop: %v", err)
 		}
 		wctx, cancel := context.WithCancel(ctx)
-		w = must[*gateway.Watch](t)(c.Watch(wctx, "we/k"))
+		w = tu.Must[*gateway.Watch](t)(c.Watch(wctx, "we/k"))
 		cancel()
 		if err := ended(t, ctx, w); !errors.Is(err, context.Canceled) {
 			t.Fatalf("after cancel: %v", err)
@@ -178,7 +179,7 @@ func TestWatch(t *testing.T) {
 	t.Run("WatchOnce", func(t *testing.T) {
 		got := make(chan *gateway.Event, 1)
 		errc := make(chan error, 1)
-		ready := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wo/"))
+		ready := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wo/"))
 		defer ready.Stop()
 		go func() {
 			ev, err := c.WatchPrefixOnce(ctx, "wo/")
@@ -188,7 +189,7 @@ func TestWatch(t *testing.T) {
 		// Keep writing until WatchPrefixOnce has seen an event: it may start
 		// watching after the first write.
 		for i := 0; ; i++ {
-			must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("wo/%d", i), "v"))
+			tu.Must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("wo/%d", i), "v"))
 			next(t, ctx, ready)
 			select {
 			case ev := <-got:
@@ -211,9 +212,9 @@ func TestWatchClientClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := ctxT(t)
-	w1 := must[*gateway.Watch](t)(c.Watch(ctx, "k1"))
-	w2 := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "k2"))
+	ctx := tu.Ctx(t)
+	w1 := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "k1"))
+	w2 := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "k2"))
 	c.Close()
 	for _, w := range []*gateway.Watch{w1, w2} {
 		isErr(t, ended(t, ctx, w), gateway.ErrClosed)
@@ -233,18 +234,18 @@ func TestWatchSurvivesMemberRestart(t *testing.T) {
 	fast := func(cfg *gateway.Config) {
 		cfg.Retry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}
 	}
-	c := newClient(t, cl, fast)
+	c := tu.Client(t, cl.Endpoints(), fast)
 	var streams atomic.Int64
 	gateway.ObserveResponses(c, func(r *http.Response) {
 		if strings.HasSuffix(r.Request.URL.Path, "/watch") {
 			streams.Add(1)
 		}
 	})
-	writer := newClient(t, cl)
-	ctx := ctxT(t)
+	writer := tu.Client(t, cl.Endpoints())
+	ctx := tu.Ctx(t)
 	m := cl.Members[0]
 
-	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wk/")) // from now: resumes from the created revision
+	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wk/")) // from now: resumes from the created revision
 	startRev := w.Revision()
 	const total = 300
 	var wg sync.WaitGroup
@@ -276,7 +277,7 @@ func TestWatchSurvivesMemberRestart(t *testing.T) {
 		if !killed && len(got) >= total/3 {
 			killed = true
 			m.Kill()
-			if err := m.Restart(); err != nil {
+			if err := m.Start(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -287,7 +288,7 @@ func TestWatchSurvivesMemberRestart(t *testing.T) {
 	}
 
 	// The server's own history, replayed from the same start.
-	replay := must[*gateway.Watch](t)(writer.WatchPrefix(ctx, "wk/", gateway.WithRev(startRev)))
+	replay := tu.Must[*gateway.Watch](t)(writer.WatchPrefix(ctx, "wk/", gateway.WithRev(startRev)))
 	defer replay.Stop()
 	want := collect(t, ctx, replay, len(got))
 	for i := range got {
@@ -309,23 +310,23 @@ func TestWatchSurvivesMemberRestart(t *testing.T) {
 // end with a *CompactedError, not skip the lost history silently.
 func TestWatchCompactedWhileDown(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
-	ctx := ctxT(t)
-	c := newClient(t, cl, func(cfg *gateway.Config) {
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) {
 		cfg.Endpoints = cl.Endpoints()[:1]
 		cfg.Retry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 	})
-	writer := newClient(t, cl, func(cfg *gateway.Config) { cfg.Endpoints = cl.Endpoints()[1:] })
+	writer := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.Endpoints = cl.Endpoints()[1:] })
 
-	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wd/"))
-	p0 := must[*gateway.PutResponse](t)(writer.Put(ctx, "wd/0", "v"))
-	eq(t, "first event", collect(t, ctx, w, 1)[0].Kv.ModRevision, p0.Header.Revision)
+	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wd/"))
+	p0 := tu.Must[*gateway.PutResponse](t)(writer.Put(ctx, "wd/0", "v"))
+	tu.Eq(t, "first event", collect(t, ctx, w, 1)[0].Kv.ModRevision, p0.Header.Revision)
 	cl.Members[0].Kill()
 	var last int64
 	for i := 1; i <= 5; i++ {
 		last = putRetry(t, ctx, writer, fmt.Sprintf("wd/%d", i)).Header.Revision
 	}
-	must[*gateway.CompactResponse](t)(writer.Compact(ctx, last, gateway.WithPhysical()))
-	if err := cl.Members[0].Restart(); err != nil {
+	tu.Must[*gateway.CompactResponse](t)(writer.Compact(ctx, last, gateway.WithPhysical()))
+	if err := cl.Members[0].Start(); err != nil {
 		t.Fatal(err)
 	}
 	err := ended(t, ctx, w)
@@ -333,8 +334,8 @@ func TestWatchCompactedWhileDown(t *testing.T) {
 	if !errors.As(err, &ce) || !errors.Is(err, gateway.ErrCompacted) {
 		t.Fatalf("watch ended with %v, want a compaction error", err)
 	}
-	eq(t, "resume revision", ce.Revision, p0.Header.Revision+1)
-	eq(t, "compact revision", ce.CompactRevision, last)
+	tu.Eq(t, "resume revision", ce.Revision, p0.Header.Revision+1)
+	tu.Eq(t, "compact revision", ce.CompactRevision, last)
 }
 
 // TestWatchNoLeaderInStream: a watch that requires a leader, on a member that
@@ -342,14 +343,14 @@ func TestWatchCompactedWhileDown(t *testing.T) {
 // resumes once a leader is back.
 func TestWatchNoLeaderInStream(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
-	ctx := ctxT(t)
+	ctx := tu.Ctx(t)
 	errs := make(chan error, 100)
-	c := newClient(t, cl, func(cfg *gateway.Config) {
+	c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) {
 		cfg.Endpoints = cl.Endpoints()[:1]
 		cfg.Retry = gateway.RetryPolicy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
 		cfg.Logger = slog.New(&errorHandler{errs: errs})
 	})
-	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wl/", gateway.WithRequireLeader()))
+	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wl/", gateway.WithRequireLeader()))
 	defer w.Stop()
 	cl.Members[1].Kill()
 	cl.Members[2].Kill()
@@ -364,17 +365,17 @@ func TestWatchNoLeaderInStream(t *testing.T) {
 		t.Logf("watch interrupted by %v", err)
 	}
 	for _, m := range cl.Members[1:] {
-		if err := m.Restart(); err != nil {
+		if err := m.Start(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := cl.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	writer := newClient(t, cl)
-	p := must[*gateway.PutResponse](t)(writer.Put(ctx, "wl/after", "v"))
+	writer := tu.Client(t, cl.Endpoints())
+	p := tu.Must[*gateway.PutResponse](t)(writer.Put(ctx, "wl/after", "v"))
 	evs := collect(t, ctx, w, 1)
-	eq(t, "event after recovery", evs[0].Kv.ModRevision, p.Header.Revision)
+	tu.Eq(t, "event after recovery", evs[0].Kv.ModRevision, p.Header.Revision)
 }
 
 // putRetry writes key, retrying while the cluster elects a new leader: a put in
@@ -418,7 +419,7 @@ func (h *errorHandler) WithGroup(string) slog.Handler      { return h }
 // fragments; the client joins them again, so each revision arrives whole.
 func TestWatchFragments(t *testing.T) {
 	cl := etcdtest.Single(t)
-	ctx := ctxT(t)
+	ctx := tu.Ctx(t)
 	var fragments, messages atomic.Int64
 	counting := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		resp, err := http.DefaultTransport.RoundTrip(r)
@@ -429,17 +430,17 @@ func TestWatchFragments(t *testing.T) {
 		return resp, err
 	})}
 	t.Cleanup(counting.CloseIdleConnections)
-	c := newClient(t, cl, func(cfg *gateway.Config) { cfg.HTTPClient = counting })
+	c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.HTTPClient = counting })
 	const n = 30
 	val := strings.Repeat("f", 100<<10) // 3 MB of history in all
 	var first int64
 	for i := 0; i < n; i++ {
-		r := must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("fr/%02d", i), val))
+		r := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("fr/%02d", i), val))
 		if i == 0 {
 			first = r.Header.Revision
 		}
 	}
-	w := must[*gateway.Watch](t)(c.WatchPrefix(ctx, "fr/", gateway.WithRev(first), gateway.WithFragment()))
+	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "fr/", gateway.WithRev(first), gateway.WithFragment()))
 	defer w.Stop()
 	var evs []gateway.Event
 	responses := 0
@@ -448,8 +449,8 @@ func TestWatchFragments(t *testing.T) {
 		responses++
 	}
 	for i, e := range evs {
-		eq(t, "key", string(e.Kv.Key), fmt.Sprintf("fr/%02d", i))
-		eq(t, "value length", len(e.Kv.Value), len(val))
+		tu.Eq(t, "key", string(e.Kv.Key), fmt.Sprintf("fr/%02d", i))
+		tu.Eq(t, "value length", len(e.Kv.Value), len(val))
 	}
 	if fragments.Load() == 0 {
 		t.Fatal("the server sent no fragments: the test did not exercise joining")

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
 
 // fake is an httptest gateway that answers /version and hands every API request to
@@ -57,7 +58,7 @@ func newFake(t *testing.T, version string, handle http.HandlerFunc) *fake {
 // endpoints, so a shape test sees the first answer.
 func (f *fake) client(t *testing.T, mod ...func(*gateway.Config)) *gateway.Client {
 	single := func(cfg *gateway.Config) { cfg.RetryTimeout = -1 }
-	return newClientFor(t, []string{f.URL}, append([]func(*gateway.Config){single}, mod...)...)
+	return tu.Client(t, []string{f.URL}, append([]func(*gateway.Config){single}, mod...)...)
 }
 
 func (f *fake) requests() int {
@@ -96,7 +97,7 @@ func TestRetryRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := newFake(t, "3.6.16", tc.bad)
 			good := newFake(t, "3.6.16", ok)
-			c := newClientFor(t, []string{bad.URL, good.URL})
+			c := tu.Client(t, []string{bad.URL, good.URL})
 			for i := 0; i < 2; i++ { // round-robin: make sure the bad one comes first once
 				goodBefore := good.requests()
 				var err error
@@ -115,9 +116,9 @@ func TestRetryRules(t *testing.T) {
 				} else {
 					isErr(t, err, tc.wantErr)
 				}
-				eq(t, "requests to the failing member", bad.requests(), tc.wantFirst)
+				tu.Eq(t, "requests to the failing member", bad.requests(), tc.wantFirst)
 				if tc.wantErr != nil {
-					eq(t, "requests sent on to the other member", good.requests()-goodBefore, 0)
+					tu.Eq(t, "requests sent on to the other member", good.requests()-goodBefore, 0)
 				}
 				if errors.Is(err, gateway.ErrOutcomeUnknown) && !strings.Contains(err.Error(), "outcome unknown") {
 					t.Fatalf("message %q does not say the outcome is unknown", err)
@@ -134,22 +135,22 @@ func TestRetryRules(t *testing.T) {
 func TestFailingMemberNotHammered(t *testing.T) {
 	bad := newFake(t, "3.6.16", reply(503, `{"code":14,"message":"etcdserver: no leader"}`))
 	good := newFake(t, "3.6.16", reply(200, `{}`))
-	c := newClientFor(t, []string{bad.URL, good.URL})
+	c := tu.Client(t, []string{bad.URL, good.URL})
 	const calls = 200
 	for i := 0; i < calls; i++ {
-		must[*gateway.GetResponse](t)(c.Get(t.Context(), "k"))
+		tu.Must[*gateway.GetResponse](t)(c.Get(t.Context(), "k"))
 	}
 	if n := bad.requests(); n > 3 {
 		t.Fatalf("the failing member got %d of %d requests", n, calls)
 	}
-	eq(t, "served by the healthy member", good.requests(), calls)
+	tu.Eq(t, "served by the healthy member", good.requests(), calls)
 }
 
 // TestAllMembersDown: with no member able to serve, a call keeps trying until
 // RetryTimeout, then fails with the last error; the caller's ctx cuts it short.
 func TestAllMembersDown(t *testing.T) {
 	bad := newFake(t, "3.6.16", reply(503, `{"code":14,"message":"etcdserver: no leader"}`))
-	c := newClientFor(t, []string{bad.URL}, func(cfg *gateway.Config) {
+	c := tu.Client(t, []string{bad.URL}, func(cfg *gateway.Config) {
 		cfg.RetryTimeout = 300 * time.Millisecond
 		cfg.Retry = gateway.RetryPolicy{Initial: 20 * time.Millisecond, Max: 50 * time.Millisecond}
 	})
@@ -218,12 +219,12 @@ func TestUnaryErrorShapes(t *testing.T) {
 			isErr(t, err, tc.want)
 			var ge *gateway.Error
 			errors.As(err, &ge)
-			eq(t, "status", ge.Status, tc.status)
-			eq(t, "code", ge.Code, tc.code)
-			eq(t, "op", ge.Op, "kv/range")
-			eq(t, "endpoint", ge.Endpoint, f.URL)
+			tu.Eq(t, "status", ge.Status, tc.status)
+			tu.Eq(t, "code", ge.Code, tc.code)
+			tu.Eq(t, "op", ge.Op, "kv/range")
+			tu.Eq(t, "endpoint", ge.Endpoint, f.URL)
 			if tc.message != "" {
-				eq(t, "message", ge.Message, tc.message)
+				tu.Eq(t, "message", ge.Message, tc.message)
 			}
 			if !strings.Contains(err.Error(), "kv/range") {
 				t.Fatalf("message %q does not name the op", err)
@@ -244,7 +245,7 @@ func TestConnectionCut(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	eq(t, "a POST is not replayed by the transport", len(f.paths), 1)
+	tu.Eq(t, "a POST is not replayed by the transport", len(f.paths), 1)
 }
 
 func TestAPIPathDetection(t *testing.T) {
@@ -263,8 +264,8 @@ func TestAPIPathDetection(t *testing.T) {
 		t.Run(tc.version+tc.override, func(t *testing.T) {
 			f := newFake(t, tc.version, reply(200, `{"header":{"revision":"1"}}`))
 			c := f.client(t, func(cfg *gateway.Config) { cfg.APIPath = tc.override })
-			must[*gateway.GetResponse](t)(c.Get(t.Context(), "k"))
-			must[*gateway.GetResponse](t)(c.Get(t.Context(), "k"))
+			tu.Must[*gateway.GetResponse](t)(c.Get(t.Context(), "k"))
+			tu.Must[*gateway.GetResponse](t)(c.Get(t.Context(), "k"))
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			eqStrings(t, "paths", f.paths, tc.want+"/kv/range", tc.want+"/kv/range")
@@ -272,8 +273,8 @@ func TestAPIPathDetection(t *testing.T) {
 	}
 	// Behind a proxy that mounts the gateway under a path.
 	f := newFake(t, "", reply(200, `{}`))
-	c := newClientFor(t, []string{f.URL + "/etcd/"}, func(cfg *gateway.Config) { cfg.APIPath = "/v3" })
-	must[*gateway.PutResponse](t)(c.Put(t.Context(), "k", "v"))
+	c := tu.Client(t, []string{f.URL + "/etcd/"}, func(cfg *gateway.Config) { cfg.APIPath = "/v3" })
+	tu.Must[*gateway.PutResponse](t)(c.Put(t.Context(), "k", "v"))
 	eqStrings(t, "proxied path", f.paths, "/etcd/v3/kv/put")
 }
 
@@ -336,14 +337,14 @@ func TestWatchOddChunking(t *testing.T) {
 	}
 	f := newFake(t, "3.6.16", streamServer(pieces...))
 	c := f.client(t)
-	ctx := ctxT(t)
-	w := must[*gateway.Watch](t)(c.Watch(ctx, "k"))
+	ctx := tu.Ctx(t)
+	w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "k"))
 	defer w.Stop()
 	evs := collect(t, ctx, w, 3)
-	eq(t, "first", string(evs[0].Kv.Value), "small")
-	eq(t, "big", len(evs[1].Kv.Value), len(big))
-	eq(t, "last", string(evs[2].Kv.Value), "last")
-	eq(t, "resume revision", w.Revision(), 14)
+	tu.Eq(t, "first", string(evs[0].Kv.Value), "small")
+	tu.Eq(t, "big", len(evs[1].Kv.Value), len(big))
+	tu.Eq(t, "last", string(evs[2].Kv.Value), "last")
+	tu.Eq(t, "resume revision", w.Revision(), 14)
 }
 
 func TestWatchMidStreamErrors(t *testing.T) {
@@ -367,14 +368,14 @@ func TestWatchMidStreamErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, "3.6.16", streamServer(eventJSON(11, "k", "v"), tc.tail))
-			ctx := ctxT(t)
-			w := must[*gateway.Watch](t)(f.client(t).Watch(ctx, "k"))
-			eq(t, "event before the error", string(collect(t, ctx, w, 1)[0].Kv.Value), "v")
+			ctx := tu.Ctx(t)
+			w := tu.Must[*gateway.Watch](t)(f.client(t).Watch(ctx, "k"))
+			tu.Eq(t, "event before the error", string(collect(t, ctx, w, 1)[0].Kv.Value), "v")
 			err := ended(t, ctx, w)
 			isErr(t, err, tc.want)
 			var ge *gateway.Error
 			errors.As(err, &ge)
-			eq(t, "code", ge.Code, tc.code)
+			tu.Eq(t, "code", ge.Code, tc.code)
 		})
 	}
 }
@@ -402,13 +403,13 @@ func TestWatchResumesAfterCut(t *testing.T) {
 			streamServer(eventJSON(12, "k", "second"))(w, r)
 		}
 	})
-	ctx := ctxT(t)
+	ctx := tu.Ctx(t)
 	c := f.client(t, func(cfg *gateway.Config) { cfg.Retry = gateway.RetryPolicy{Initial: 1, Max: 1} })
-	w := must[*gateway.Watch](t)(c.Watch(ctx, "k", gateway.WithPrevKV()))
+	w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "k", gateway.WithPrevKV()))
 	defer w.Stop()
 	evs := collect(t, ctx, w, 2)
-	eq(t, "first", string(evs[0].Kv.Value), "first")
-	eq(t, "second", string(evs[1].Kv.Value), "second")
+	tu.Eq(t, "first", string(evs[0].Kv.Value), "first")
+	tu.Eq(t, "second", string(evs[1].Kv.Value), "second")
 	calls.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -421,9 +422,9 @@ func TestWatchResumesAfterCut(t *testing.T) {
 	// The first request starts "now"; the second at the revision after 11.
 	json.Unmarshal([]byte(f.bodies[0]), &first)
 	json.Unmarshal([]byte(strings.ReplaceAll(f.bodies[1], `"start_revision":12`, `"start_revision":"12"`)), &second)
-	eq(t, "first start", first.Create.Start, "")
-	eq(t, "resumed start", second.Create.Start, "12")
-	eq(t, "options kept", second.Create.PrevKV, true)
+	tu.Eq(t, "first start", first.Create.Start, "")
+	tu.Eq(t, "resumed start", second.Create.Start, "12")
+	tu.Eq(t, "options kept", second.Create.PrevKV, true)
 }
 
 func TestKeepAliveReplies(t *testing.T) {
@@ -443,9 +444,9 @@ func TestKeepAliveReplies(t *testing.T) {
 		})
 	}
 	f := newFake(t, "3.6.16", reply(200, `{"result":{"header":{"revision":"3"},"ID":"5","TTL":"30"}}`+"\n"))
-	ka := must[*gateway.LeaseKeepAliveResponse](t)(f.client(t).KeepAliveOnce(t.Context(), 5))
-	eq(t, "TTL", ka.TTL, 30)
-	eq(t, "request body", strings.TrimSpace(f.bodies[0]), `{"ID":5}`)
+	ka := tu.Must[*gateway.LeaseKeepAliveResponse](t)(f.client(t).KeepAliveOnce(t.Context(), 5))
+	tu.Eq(t, "TTL", ka.TTL, 30)
+	tu.Eq(t, "request body", strings.TrimSpace(f.bodies[0]), `{"ID":5}`)
 }
 
 // TestRequestEncoding pins the JSON the client sends for the requests that have
@@ -453,8 +454,8 @@ func TestKeepAliveReplies(t *testing.T) {
 func TestRequestEncoding(t *testing.T) {
 	f := newFake(t, "3.6.16", reply(200, `{}`))
 	c := f.client(t)
-	must[*gateway.TxnResponse](t)(c.Txn().If(gateway.CmpCreateRevision("k", gateway.Equal, 0)).Commit(t.Context()))
-	must[*gateway.TxnResponse](t)(c.Txn().If(gateway.CmpValue("k", gateway.Equal, "")).Commit(t.Context()))
+	tu.Must[*gateway.TxnResponse](t)(c.Txn().If(gateway.CmpCreateRevision("k", gateway.Equal, 0)).Commit(t.Context()))
+	tu.Must[*gateway.TxnResponse](t)(c.Txn().If(gateway.CmpValue("k", gateway.Equal, "")).Commit(t.Context()))
 	sc := bufio.NewScanner(strings.NewReader(strings.Join(f.bodies, "")))
 	var got []string
 	for sc.Scan() {

@@ -43,7 +43,7 @@ func startLocal(ctx context.Context, cfg config) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("integration: start etcd: %w", err)
 	}
-	c := &Cluster{closer: func(context.Context) error { ec.Stop(); return nil }}
+	c := &Cluster{closer: func(context.Context) error { ec.Terminate(); return nil }}
 	for _, em := range ec.Members {
 		c.members = append(c.members, newMember(em.Name, em.ClientURL, localRunner{em}))
 	}
@@ -57,7 +57,7 @@ func (r localRunner) stop(ctx context.Context) error          { return r.m.Stop(
 func (r localRunner) kill(context.Context) error              { r.m.Kill(); return nil }
 func (r localRunner) pause(context.Context) error             { return r.m.Pause() }
 func (r localRunner) resume(context.Context) error            { return r.m.Resume() }
-func (r localRunner) start(context.Context) error             { return r.m.Restart() }
+func (r localRunner) start(context.Context) error             { return r.m.Start() }
 func (r localRunner) logTail(_ context.Context, n int) string { return r.m.LogTail(n) }
 func (r localRunner) alive(context.Context) error {
 	if !r.m.Running() {

@@ -121,9 +121,9 @@ func TestCheck(t *testing.T) {
 func TestLostBeforeServerExpiry(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
 	ctx := tu.Ctx(t)
-	f := tu.Follower(ctx, t, cl)
+	f := tu.Follower(t, ctx, cl)
 	others := tu.Except(cl, f)
-	holderClient := tu.Client(t, cl.Endpoints()[f:f+1], func(cfg *gateway.Config) {
+	holderClient := tu.Client(t, []string{f.ClientURL}, func(cfg *gateway.Config) {
 		cfg.RequestTimeout = 500 * time.Millisecond
 	})
 	observer := tu.Client(t, others)
@@ -133,8 +133,8 @@ func TestLostBeforeServerExpiry(t *testing.T) {
 	w := tu.Must[*gateway.Watch](t)(observer.Watch(ctx, "held", gateway.WithRev(put.Header.Revision+1), gateway.WithFilterPut()))
 	defer w.Stop()
 
-	tu.NoErr(t, cl.Members[f].Pause())
-	defer cl.Members[f].Resume()
+	tu.NoErr(t, f.Pause())
+	defer f.Resume()
 	paused := time.Now()
 	var lost, expired time.Time
 	for lost.IsZero() || expired.IsZero() {
@@ -194,7 +194,7 @@ func TestSurvivesMemberKill(t *testing.T) {
 	c := tu.Client(t, cl.Endpoints())
 	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(2)))
 	defer l.Close(ctx)
-	cl.Members[tu.Leader(ctx, t, cl)].Kill()
+	tu.Leader(t, ctx, cl).Kill()
 	alive(t, l, 3*l.TTL())
 	tu.Must[*gateway.LeaseTimeToLiveResponse](t)(c.TimeToLive(ctx, l.ID()))
 }

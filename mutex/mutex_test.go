@@ -212,9 +212,9 @@ func TestHammer(t *testing.T) {
 func TestLossSignalPrecedesTakeover(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
 	ctx := tu.Ctx(t)
-	f := tu.Follower(ctx, t, cl)
+	f := tu.Follower(t, ctx, cl)
 	others := tu.Except(cl, f)
-	hc := tu.Client(t, cl.Endpoints()[f:f+1], func(cfg *gateway.Config) { cfg.RequestTimeout = 500 * time.Millisecond })
+	hc := tu.Client(t, []string{f.ClientURL}, func(cfg *gateway.Config) { cfg.RequestTimeout = 500 * time.Millisecond })
 	oc := tu.Client(t, others)
 	holder := mutex.New(tu.Lease(t, ctx, hc, 2), "loss")
 	tu.NoErr(t, holder.Lock(ctx))
@@ -229,7 +229,7 @@ func TestLossSignalPrecedesTakeover(t *testing.T) {
 	}()
 	tu.WaitKeys(t, ctx, oc, "loss/", int64(2))
 
-	tu.NoErr(t, cl.Members[f].Pause())
+	tu.NoErr(t, f.Pause())
 	paused := time.Now()
 	var lostAt, acquiredAt time.Time
 	for lostAt.IsZero() || acquiredAt.IsZero() {
@@ -246,8 +246,8 @@ func TestLossSignalPrecedesTakeover(t *testing.T) {
 		}
 	}
 	tu.Is(t, context.Cause(holder.Context()), mutex.ErrLost, lease.ErrLost)
-	tu.NoErr(t, cl.Members[f].Resume())
-	tu.NoErr(t, cl.Members[f].WaitHealthy(ctx))
+	tu.NoErr(t, f.Resume())
+	tu.NoErr(t, f.WaitHealthy(ctx))
 	r := tu.Must[*gateway.TxnResponse](t)(hc.Txn().If(holder.IsOwner()).Then(gateway.OpPut("loss-guarded", "stale")).Commit(ctx))
 	tu.Eq(t, "stale holder's guarded write", r.Succeeded, false)
 	tu.Is(t, holder.Unlock(ctx), mutex.ErrLost)

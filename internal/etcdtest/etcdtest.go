@@ -171,7 +171,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 				t.Logf("etcd member %s (%s) log tail:\n%s", m.Name, m.ClientURL, m.LogTail(30))
 			}
 		}
-		c.Stop()
+		c.Terminate()
 	})
 	return c
 }
@@ -219,7 +219,7 @@ func Launch(opts Options) (*Cluster, error) {
 			return c, nil
 		}
 		lastErr = err
-		c.Stop()
+		c.Terminate()
 	}
 	return nil, lastErr
 }
@@ -289,14 +289,14 @@ func launch(bin, version string, size int, opts Options) (*Cluster, error) {
 		}
 		hc, err := healthClient(opts.TLS)
 		if err != nil {
-			c.Stop()
+			c.Terminate()
 			return nil, err
 		}
 		c.health = hc
 	}
 	specs, err := Specs(size, scheme, func(name string) string { return filepath.Join(dir, name+".data") }, args)
 	if err != nil {
-		c.Stop()
+		c.Terminate()
 		return nil, err
 	}
 	for _, sp := range specs {
@@ -312,15 +312,16 @@ func launch(bin, version string, size int, opts Options) (*Cluster, error) {
 	}
 	for _, m := range c.Members {
 		if err := m.startProcess(); err != nil {
-			c.Stop()
+			c.Terminate()
 			return nil, err
 		}
 	}
 	return c, nil
 }
 
-// Stop kills every member, waits for them to exit, and removes their data.
-func (c *Cluster) Stop() {
+// Terminate kills every member, waits for them to exit, and removes their data
+// (integration.Cluster.Terminate does the same for its members).
+func (c *Cluster) Terminate() {
 	for _, m := range c.Members {
 		m.Kill()
 	}
@@ -462,9 +463,10 @@ func (m *Member) Stop(ctx context.Context) error {
 	}
 }
 
-// Restart starts the member again after Kill, with the same name, ports and data.
-// It does not wait for health: call WaitHealthy.
-func (m *Member) Restart() error { return m.startProcess() }
+// Start starts the member again after Kill or Stop, with the same name, ports
+// and data. It fails if the member runs, and does not wait for health: call
+// WaitHealthy. (integration.Member.Restart stops the member first and waits.)
+func (m *Member) Start() error { return m.startProcess() }
 
 // Pause stops the member with SIGSTOP: its sockets stay open but it answers nothing.
 func (m *Member) Pause() error { return m.signal(syscall.SIGSTOP) }

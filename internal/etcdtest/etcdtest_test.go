@@ -61,10 +61,10 @@ func TestMemberControl(t *testing.T) {
 	if err := m.Pause(); err == nil {
 		t.Fatal("pausing a stopped member succeeded")
 	}
-	if err := m.Restart(); err != nil {
+	if err := m.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Restart(); err == nil {
+	if err := m.Start(); err == nil {
 		t.Fatal("restarting a running member succeeded")
 	}
 	if err := c.WaitHealthy(ctx); err != nil {

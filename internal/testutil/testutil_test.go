@@ -15,14 +15,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestLeaderAndFollower(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
 	ctx := tu.Ctx(t)
-	leader, follower := tu.Leader(ctx, t, cl), tu.Follower(ctx, t, cl)
+	leader, follower := tu.Leader(t, ctx, cl), tu.Follower(t, ctx, cl)
 	if leader == follower {
-		t.Fatalf("follower %d is the leader", follower)
+		t.Fatalf("follower %s is the leader", follower.Name)
 	}
-	c := tu.Client(t, cl.Endpoints()[leader:leader+1])
+	tu.Eq(t, "members but the follower", len(tu.Except(cl, follower)), 2)
+	c := tu.Client(t, []string{leader.ClientURL})
 	st := tu.Must[*gateway.StatusResponse](t)(c.Status(ctx))
 	tu.Eq(t, "the leader's own view", st.Leader, st.Header.MemberID)
-	fc := tu.Client(t, cl.Endpoints()[follower:follower+1])
+	fc := tu.Client(t, []string{follower.ClientURL})
 	fst := tu.Must[*gateway.StatusResponse](t)(fc.Status(ctx))
 	if fst.Header.MemberID == fst.Leader {
 		t.Fatal("the follower says it leads")
