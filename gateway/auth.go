@@ -94,13 +94,17 @@ func (a *authState) authenticate(ctx context.Context, c *Client) error {
 
 // AuthStatusResponse is the result of AuthStatus.
 type AuthStatusResponse struct {
-	Header       Header `json:"header"`
-	Enabled      bool   `json:"enabled"`
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Enabled reports whether authentication is on.
+	Enabled bool `json:"enabled"`
+	// AuthRevision counts changes to users, roles and permissions.
 	AuthRevision uint64 `json:"authRevision,string"`
 }
 
 // AuthResponse is the result of the calls that change auth settings.
 type AuthResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 }
 

@@ -4,39 +4,59 @@ import "context"
 
 // Member is one member of the cluster.
 type Member struct {
-	ID         uint64   `json:"ID,string"`
-	Name       string   `json:"name"`
-	PeerURLs   []string `json:"peerURLs"`
+	// ID is the member's ID.
+	ID uint64 `json:"ID,string"`
+	// Name is the member's name; empty for a member added but not started.
+	Name string `json:"name"`
+	// PeerURLs are the URLs other members reach it on.
+	PeerURLs []string `json:"peerURLs"`
+	// ClientURLs are the URLs clients reach it on (its gateway endpoints).
 	ClientURLs []string `json:"clientURLs"`
-	IsLearner  bool     `json:"isLearner"`
+	// IsLearner reports a learner: a member that replicates but does not vote.
+	IsLearner bool `json:"isLearner"`
 }
 
 // MemberListResponse is the result of MemberList.
 type MemberListResponse struct {
-	Header  Header   `json:"header"`
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Members are the cluster's members.
 	Members []Member `json:"members"`
 }
 
 // MemberResponse is the result of MemberAdd, MemberRemove, MemberUpdate and
 // MemberPromote: the changed member, if any, and the members afterwards.
 type MemberResponse struct {
-	Header  Header   `json:"header"`
-	Member  *Member  `json:"member"`
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Member is the member added or changed; nil for MemberRemove.
+	Member *Member `json:"member"`
+	// Members are the cluster's members after the change.
 	Members []Member `json:"members"`
 }
 
 // StatusResponse is what a member says of itself.
 type StatusResponse struct {
-	Header           Header   `json:"header"`
-	Version          string   `json:"version"`
-	DbSize           int64    `json:"dbSize,string"`
-	DbSizeInUse      int64    `json:"dbSizeInUse,string"`
-	Leader           uint64   `json:"leader,string"`
-	RaftIndex        uint64   `json:"raftIndex,string"`
-	RaftTerm         uint64   `json:"raftTerm,string"`
-	RaftAppliedIndex uint64   `json:"raftAppliedIndex,string"`
-	Errors           []string `json:"errors"`
-	IsLearner        bool     `json:"isLearner"`
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Version is the member's etcd version.
+	Version string `json:"version"`
+	// DbSize is the size of its database file in bytes.
+	DbSize int64 `json:"dbSize,string"`
+	// DbSizeInUse is the part of DbSize in use; defragmenting frees the rest.
+	DbSizeInUse int64 `json:"dbSizeInUse,string"`
+	// Leader is the ID of the member it takes for the leader; 0 when it knows none.
+	Leader uint64 `json:"leader,string"`
+	// RaftIndex is its Raft log's last index.
+	RaftIndex uint64 `json:"raftIndex,string"`
+	// RaftTerm is its Raft term.
+	RaftTerm uint64 `json:"raftTerm,string"`
+	// RaftAppliedIndex is the last log index it has applied.
+	RaftAppliedIndex uint64 `json:"raftAppliedIndex,string"`
+	// Errors are the alarms and errors it reports ("NOSPACE").
+	Errors []string `json:"errors"`
+	// IsLearner reports that the member is a learner.
+	IsLearner bool `json:"isLearner"`
 }
 
 // AlarmType is the kind of an alarm.
@@ -58,30 +78,39 @@ func (a *AlarmType) UnmarshalJSON(b []byte) error {
 
 // AlarmMember is an alarm raised by a member.
 type AlarmMember struct {
-	MemberID uint64    `json:"memberID,string"`
-	Alarm    AlarmType `json:"alarm"`
+	// MemberID is the ID of the member that raised the alarm.
+	MemberID uint64 `json:"memberID,string"`
+	// Alarm is what was raised.
+	Alarm AlarmType `json:"alarm"`
 }
 
 // AlarmResponse is the result of AlarmList and AlarmDisarm.
 type AlarmResponse struct {
-	Header Header        `json:"header"`
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Alarms are the alarms raised, or after AlarmDisarm the ones disarmed.
 	Alarms []AlarmMember `json:"alarms"`
 }
 
 // HashKVResponse is the result of HashKV.
 type HashKVResponse struct {
-	Header          Header `json:"header"`
-	Hash            uint32 `json:"hash"`
-	CompactRevision int64  `json:"compact_revision,string"`
-	HashRevision    int64  `json:"hash_revision,string"`
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Hash is the hash of the key-value store up to HashRevision.
+	Hash uint32 `json:"hash"`
+	// CompactRevision is the store's compaction revision when it was hashed.
+	CompactRevision int64 `json:"compact_revision,string"`
+	// HashRevision is the revision the hash covers (members agree at the same one).
+	HashRevision int64 `json:"hash_revision,string"`
 }
 
 // MaintenanceResponse is the result of Defragment and MoveLeader.
 type MaintenanceResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 }
 
-// MemberList lists the cluster's members (the seed's members()).
+// MemberList lists the cluster's members (etcd3gw's members()).
 func (c *Client) MemberList(ctx context.Context) (*MemberListResponse, error) {
 	return call[MemberListResponse](ctx, c, rpcMemberList, 0, struct{}{})
 }
@@ -121,7 +150,7 @@ func (c *Client) MemberPromote(ctx context.Context, id uint64) (*MemberResponse,
 	return call[MemberResponse](ctx, c, rpcMemberPromo, 0, req)
 }
 
-// Status asks the current member for its status (the seed's status()).
+// Status asks the current member for its status (etcd3gw's status()).
 func (c *Client) Status(ctx context.Context) (*StatusResponse, error) {
 	return call[StatusResponse](ctx, c, rpcStatus, 0, struct{}{})
 }

@@ -93,8 +93,10 @@ type Config struct {
 // RetryPolicy is an exponential backoff: Initial, doubling up to Max. Zero fields
 // take the documented defaults of the field that holds the policy.
 type RetryPolicy struct {
+	// Initial is the first wait.
 	Initial time.Duration
-	Max     time.Duration
+	// Max is the longest wait; each wait doubles the last, up to Max.
+	Max time.Duration
 }
 
 func (p RetryPolicy) backoff() *backoff.ExponentialBackOff {

@@ -18,7 +18,8 @@ var (
 	ErrLeaseNotFound = errors.New("gateway: lease not found")
 	// ErrLeaseExists: a lease with the requested ID exists already.
 	ErrLeaseExists = errors.New("gateway: lease already exists")
-	// ErrNoLeader: the member has no raft leader (partitioned or electing).
+	// ErrNoLeader: the member has no Raft leader (partitioned or electing).
+	// (election.ErrNoLeader is an election without candidates.)
 	ErrNoLeader = errors.New("gateway: no leader")
 	// ErrTimeout: the server timed out processing the request. The request may
 	// still have been applied.
@@ -71,7 +72,8 @@ var (
 	// ErrAuthRequired: the cluster has auth enabled and the client has no
 	// credentials (Config.Username).
 	ErrAuthRequired = errors.New("gateway: authentication required")
-	// ErrClosed: the Client was closed.
+	// ErrClosed: the Client was closed. (lease.ErrClosed is a lease ended by
+	// Close or Orphan.)
 	ErrClosed = errors.New("gateway: client closed")
 )
 
@@ -103,6 +105,7 @@ var codeNames = [...]string{"OK", "Canceled", "Unknown", "InvalidArgument", "Dea
 	"NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
 	"Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss", "Unauthenticated"}
 
+// String returns the code's gRPC name ("Unavailable").
 func (c Code) String() string {
 	if c >= 0 && int(c) < len(codeNames) {
 		return codeNames[c]
@@ -139,6 +142,7 @@ type Error struct {
 	unknown bool
 }
 
+// Error says what failed, where, and what the server or the transport said.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("gateway: ")
@@ -207,6 +211,7 @@ type CompactedError struct {
 	Err error
 }
 
+// Error says which revision is gone and which is the oldest left.
 func (e *CompactedError) Error() string {
 	return fmt.Sprintf("gateway: revision %d has been compacted (compact revision %d)", e.Revision, e.CompactRevision)
 }

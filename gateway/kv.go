@@ -33,13 +33,13 @@ func (c *Client) GetOne(ctx context.Context, key string, opts ...Option) (*KeyVa
 	return &resp.Kvs[0], nil
 }
 
-// GetPrefix reads every key that starts with prefix (the seed's get_prefix).
+// GetPrefix reads every key that starts with prefix (etcd3gw's get_prefix).
 func (c *Client) GetPrefix(ctx context.Context, prefix string, opts ...Option) (*GetResponse, error) {
 	return c.Get(ctx, prefix, append(opts, WithPrefix())...)
 }
 
 // GetAll reads every key in the store, in key order unless WithSort says otherwise
-// (the seed's get_all). On a large store, page through it with WithLimit and
+// (etcd3gw's get_all). On a large store, page through it with WithLimit and
 // WithFromKey instead.
 func (c *Client) GetAll(ctx context.Context, opts ...Option) (*GetResponse, error) {
 	return c.Get(ctx, "", append(opts, WithPrefix())...)
@@ -118,6 +118,7 @@ func (c *Client) Compact(ctx context.Context, rev int64, opts ...Option) (*Compa
 
 // GetResponse is the result of a range read.
 type GetResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 	// Kvs are the keys found, in the requested order (by key by default).
 	Kvs []KeyValue `json:"kvs"`
@@ -129,6 +130,7 @@ type GetResponse struct {
 
 // PutResponse is the result of a put.
 type PutResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 	// PrevKv is the key before the put, when WithPrevKV was given and it existed.
 	PrevKv *KeyValue `json:"prev_kv"`
@@ -136,6 +138,7 @@ type PutResponse struct {
 
 // DeleteResponse is the result of a delete.
 type DeleteResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 	// Deleted is the number of keys deleted.
 	Deleted int64 `json:"deleted,string"`
@@ -145,5 +148,6 @@ type DeleteResponse struct {
 
 // CompactResponse is the result of a compaction.
 type CompactResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 }

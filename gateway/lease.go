@@ -11,6 +11,7 @@ import (
 
 // LeaseGrantResponse is the result of Grant.
 type LeaseGrantResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 	// ID is the lease's ID.
 	ID int64 `json:"ID,string"`
@@ -20,16 +21,21 @@ type LeaseGrantResponse struct {
 
 // LeaseKeepAliveResponse is the result of KeepAliveOnce.
 type LeaseKeepAliveResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
-	ID     int64  `json:"ID,string"`
+	// ID is the lease's ID.
+	// ID is the lease's ID.
+	ID int64 `json:"ID,string"`
 	// TTL is the lease's renewed time to live in seconds.
 	TTL int64 `json:"TTL,string"`
 }
 
 // LeaseTimeToLiveResponse is the result of TimeToLive.
 type LeaseTimeToLiveResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
-	ID     int64  `json:"ID,string"`
+	// ID is the lease's ID.
+	ID int64 `json:"ID,string"`
 	// TTL is the remaining time to live in seconds.
 	TTL int64 `json:"TTL,string"`
 	// GrantedTTL is the TTL the lease was granted with.
@@ -40,17 +46,21 @@ type LeaseTimeToLiveResponse struct {
 
 // LeaseStatus names one lease in a Leases listing.
 type LeaseStatus struct {
+	// ID is the lease's ID.
 	ID int64 `json:"ID,string"`
 }
 
 // LeaseLeasesResponse is the result of Leases.
 type LeaseLeasesResponse struct {
-	Header Header        `json:"header"`
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Leases are every lease the cluster holds.
 	Leases []LeaseStatus `json:"leases"`
 }
 
 // LeaseRevokeResponse is the result of Revoke.
 type LeaseRevokeResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 }
 

@@ -129,6 +129,7 @@ func (t *Txn) Commit(ctx context.Context) (*TxnResponse, error) {
 
 // TxnResponse is the result of a transaction.
 type TxnResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header Header `json:"header"`
 	// Succeeded reports whether every comparison held, so the Then branch ran.
 	Succeeded bool `json:"succeeded"`
@@ -139,8 +140,12 @@ type TxnResponse struct {
 // OpResponse is the result of one operation in a transaction: exactly one field
 // is set, matching the operation's kind.
 type OpResponse struct {
-	Get    *GetResponse    `json:"response_range"`
-	Put    *PutResponse    `json:"response_put"`
+	// Get is the result of an OpGet.
+	Get *GetResponse `json:"response_range"`
+	// Put is the result of an OpPut.
+	Put *PutResponse `json:"response_put"`
+	// Delete is the result of an OpDelete.
 	Delete *DeleteResponse `json:"response_delete_range"`
-	Txn    *TxnResponse    `json:"response_txn"`
+	// Txn is the result of a nested OpTxn.
+	Txn *TxnResponse `json:"response_txn"`
 }

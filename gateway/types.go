@@ -11,16 +11,21 @@ import (
 
 // Header is the response header every reply carries.
 type Header struct {
+	// ClusterID is the ID of the cluster.
 	ClusterID uint64 `json:"cluster_id,string"`
-	MemberID  uint64 `json:"member_id,string"`
+	// MemberID is the ID of the member that served the request.
+	MemberID uint64 `json:"member_id,string"`
 	// Revision is the store's revision when the request was served.
-	Revision int64  `json:"revision,string"`
+	Revision int64 `json:"revision,string"`
+	// RaftTerm is the member's Raft term when it served the request.
 	RaftTerm uint64 `json:"raft_term,string"`
 }
 
 // KeyValue is a key and its value with their metadata.
 type KeyValue struct {
-	Key   []byte `json:"key"`
+	// Key is the key, as raw bytes.
+	Key []byte `json:"key"`
+	// Value is its value (empty with WithKeysOnly).
 	Value []byte `json:"value"`
 	// CreateRevision is the revision of the key's creation. It rises
 	// monotonically across creations, which makes it a fencing token.

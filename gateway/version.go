@@ -11,8 +11,11 @@ import (
 
 // Version is what GET /version reports.
 type Version struct {
-	Server  string `json:"etcdserver"`
+	// Server is the member's etcd version ("3.6.16").
+	Server string `json:"etcdserver"`
+	// Cluster is the version the cluster runs at ("3.6.0"): the lowest of its members'.
 	Cluster string `json:"etcdcluster"`
+	// Storage is the version of the member's data on disk (etcd 3.6 and newer).
 	Storage string `json:"storage,omitempty"`
 }
 

@@ -14,6 +14,7 @@ import (
 
 // Event is one change to a watched key.
 type Event struct {
+	// Type says whether the key was put or deleted.
 	Type EventType `json:"type"`
 	// Kv is the key after the change; for a delete, only Key and ModRevision are
 	// set.
@@ -29,7 +30,9 @@ func (e *Event) IsCreate() bool { return e.Type == EventPut && e.Kv.CreateRevisi
 // order. A response without events is a progress notification: nothing in the
 // watched range changed up to Header.Revision.
 type WatchResponse struct {
+	// Header carries the revision the response is complete up to.
 	Header Header
+	// Events are the changes, in revision order; none in a progress notification.
 	Events []Event
 }
 
@@ -37,6 +40,7 @@ type WatchResponse struct {
 func (r *WatchResponse) IsProgressNotify() bool { return len(r.Events) == 0 }
 
 type wireWatchResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
 	Header          Header  `json:"header"`
 	WatchID         int64   `json:"watch_id,string"`
 	Created         bool    `json:"created"`
@@ -145,8 +149,8 @@ func (c *Client) WatchPrefix(ctx context.Context, prefix string, opts ...Option)
 	return c.Watch(ctx, prefix, append(opts, WithPrefix())...)
 }
 
-// WatchOnce waits for the first event on key (or its range) and returns it; the
-// seed's watch_once, with ctx in place of its timeout.
+// WatchOnce waits for the first event on key (or its range) and returns it;
+// etcd3gw's watch_once, with ctx in place of its timeout.
 func (c *Client) WatchOnce(ctx context.Context, key string, opts ...Option) (*Event, error) {
 	w, err := c.Watch(ctx, key, opts...)
 	if err != nil {
@@ -417,6 +421,7 @@ const (
 	EventDelete
 )
 
+// String returns "PUT" or "DELETE".
 func (t EventType) String() string {
 	switch t {
 	case EventPut:

@@ -1,21 +1,3 @@
-// Package lease keeps an etcd lease alive in the background and says, before the
-// server could act on it, when the lease is lost.
-//
-// A Lease is granted (or adopted by ID after a restart) with New, renewed about
-// every third of its TTL, and retried with backoff when a renewal fails. It ends
-// when the server says the lease is gone, or when no renewal has succeeded for the
-// TTL minus a safety margin, counted from the moment the last successful renewal
-// was sent. The server cannot expire the lease before that moment plus the TTL,
-// so the holder learns of the loss first: Done closes, Context is cancelled and
-// Err says why. Locks and elections built on a Lease stop at that signal.
-//
-// A process that is paused (a long GC, SIGSTOP, a frozen VM) cannot notice
-// anything while it is paused; writes guarded by a lock's fencing compare are the
-// protection against that case, not the lease.
-//
-// One Lease can back many locks and elections. Close revokes it (everything
-// attached to it goes at once); Orphan stops renewing and leaves the lease to
-// expire on the server, for a successor that adopts it with WithID.
 package lease
 
 import (
@@ -31,6 +13,9 @@ import (
 	"github.com/etcdgw/etcdgw/gateway"
 )
 
+// The errors of a Lease. A lock or a leadership held through a lease that ends
+// is lost too: its error matches both this package's error and its own
+// package's ErrLost (mutex.ErrLost, election.ErrLost).
 var (
 	// ErrLost matches every error that ends a lease the manager did not end
 	// itself: the server reported it gone, or it could not be renewed in time.
@@ -38,7 +23,8 @@ var (
 	// ErrExpired: no renewal succeeded before the safety deadline. It also
 	// matches ErrLost.
 	ErrExpired = errors.New("lease: not renewed in time")
-	// ErrClosed: the lease was ended by Close or Orphan.
+	// ErrClosed: the lease was ended by Close or Orphan. (gateway.ErrClosed
+	// is a closed Client.)
 	ErrClosed = errors.New("lease: closed")
 )
 
@@ -46,12 +32,15 @@ var (
 // gateway.ErrLeaseNotFound when the server said the lease is gone, ErrExpired
 // when renewals failed for too long.
 type LostError struct {
-	ID     int64
+	// ID is the lease that was lost.
+	ID int64
+	// Reason is how it was lost: gateway.ErrLeaseNotFound or ErrExpired.
 	Reason error
 	// Last is the last renewal error, if any.
 	Last error
 }
 
+// Error names the lease and how it was lost.
 func (e *LostError) Error() string {
 	s := fmt.Sprintf("lease %x lost: %v", e.ID, e.Reason)
 	if e.Last != nil && !errors.Is(e.Reason, e.Last) {

@@ -1,11 +1,3 @@
-// Package queue provides queues over etcd's gateway: Queue (FIFO) and
-// PriorityQueue, which hand each item to one Dequeue, and WorkQueue, which
-// delivers each item at least once to consumers that claim it under their
-// lease and acknowledge it when done.
-//
-// Items are ordered by priority (lower first), then by a sequence number the
-// enqueue transaction advances, never by a client's clock. Dequeue and Claim wait
-// with a watch and honour their ctx.
 package queue
 
 import (

@@ -1,0 +1,13 @@
+// Package queue provides queues over etcd's gateway: Queue (FIFO) and
+// PriorityQueue, which hand each item to one Dequeue, and WorkQueue, which
+// delivers each item at least once to consumers that claim it under their
+// lease and acknowledge it when done.
+//
+// Items are ordered by priority (lower first), then by a sequence number the
+// enqueue transaction advances, never by a client's clock. Dequeue and Claim wait
+// with a watch and honour their ctx.
+//
+// What it leaves out (for now): delayed and scheduled items, retries with
+// backoff, unique items and inspection beyond DeadLetters; a work queue is not a
+// log, so items are removed when acknowledged and cannot be replayed.
+package queue
