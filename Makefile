@@ -35,7 +35,7 @@ else
 TEST_NEEDS := etcd etcd-image
 endif
 
-.PHONY: test check etcd etcd34 docker-engine etcd-image test-versions bench soak vet staticcheck clean
+.PHONY: test check release-check etcd etcd34 docker-engine etcd-image test-versions bench soak vet staticcheck clean
 
 etcd: $(ETCD_BINS) etcd34
 
@@ -64,7 +64,7 @@ etcd-image: $(ETCD_MAIN) docker-engine
 	  DOCKER_BUILDKIT=0 docker build -q -t $(ETCD_IMAGE) -f tools/docker/Dockerfile $(BIN)/image >/dev/null && \
 	  echo "== built image $(ETCD_IMAGE)";; esac
 
-test: check $(TEST_NEEDS)
+test: check release-check $(TEST_NEEDS)
 	@if [ "$(DOCKER)" = 0 ]; then echo "== DOCKER=0: the integration package's Docker backend is not tested"; fi
 	@set -e; for m in $(TEST_MODULES); do \
 	  echo "== tests of module $$m on etcd $(ETCD_DEFAULT)"; \
@@ -89,6 +89,10 @@ vet:
 staticcheck:
 	@set -e; for m in $(TEST_MODULES); do echo "== staticcheck $$m"; \
 	  (cd $$m && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...); done
+
+# A release resolves for a user (tools/release-check; releasing is tools/release).
+release-check:
+	@tools/release-check
 
 bench: etcd
 	ETCD_BIN=$(ETCD_MAIN) go test -run '^$$' -bench . -benchmem ./gateway/
