@@ -1,5 +1,11 @@
 package integration
 
+// The Local backend is the engine this repository's own tests run on:
+// internal/etcdtest starts, kills, pauses and restarts the processes, and
+// lays out their flags (etcdtest.Specs, which the Docker backend uses too). A
+// localRunner only adapts an etcdtest.Member to the runner interface, so a
+// member behaves the same here as in the library's tests.
+
 import (
 	"context"
 	"fmt"
