@@ -20,7 +20,6 @@ func keys(r *gateway.GetResponse) []string {
 	return out
 }
 
-func eq[T comparable](t testing.TB, what string, got, want T) { t.Helper(); tu.Eq(t, what, got, want) }
 
 func eqStrings(t testing.TB, what string, got []string, want ...string) {
 	t.Helper()
