@@ -2,12 +2,21 @@ package faults_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/etcdgw/etcdgw/integration"
 )
+
+// watching marks holds as those of holders that watch their loss signal.
+func watching(hs ...hold) []hold {
+	for i := range hs {
+		hs[i].watcher = true
+	}
+	return hs
+}
 
 // The lock checkers must catch what they look for: they are fed histories with
 // the faults they exist to find.
@@ -19,36 +28,70 @@ func TestLockCheckersCatch(t *testing.T) {
 		return len(v.list)
 	}
 	if n := count(func(v *violations) {
-		checkIntervals([]hold{
-			{kind: "mutex", token: 1, acquired: at(0), ended: at(100)},
-			{kind: "mutex", token: 2, acquired: at(50), ended: at(150)},
-		}, v)
+		checkIntervals(watching(
+			hold{kind: "mutex", token: 1, acquired: at(0), ended: at(100)},
+			hold{kind: "mutex", token: 2, acquired: at(50), ended: at(150)},
+		), nil, v)
 	}); n != 1 {
 		t.Errorf("overlapping mutex holds: %d violations", n)
 	}
 	if n := count(func(v *violations) {
-		checkIntervals([]hold{
-			{kind: "mutex", token: 1, acquired: at(0), ended: at(100)},
-			{kind: "mutex", token: 2, acquired: at(100), ended: at(150)},
-			{kind: "rw-reader", token: 3, acquired: at(0), ended: at(100)},
-			{kind: "rw-reader", token: 4, acquired: at(10), ended: at(100)},
-			{kind: "semaphore", token: 5, acquired: at(0), ended: at(100)},
-			{kind: "semaphore", token: 6, acquired: at(10), ended: at(100)},
-		}, v)
+		checkIntervals(watching(
+			hold{kind: "mutex", token: 1, acquired: at(0), ended: at(100)},
+			hold{kind: "mutex", token: 2, acquired: at(100), ended: at(150)},
+			hold{kind: "rw-reader", token: 3, acquired: at(0), ended: at(100)},
+			hold{kind: "rw-reader", token: 4, acquired: at(10), ended: at(100)},
+			hold{kind: "semaphore", token: 5, acquired: at(0), ended: at(100)},
+			hold{kind: "semaphore", token: 6, acquired: at(10), ended: at(100)},
+		), nil, v)
 	}); n != 0 {
 		t.Errorf("legal holds: %d violations", n)
 	}
 	if n := count(func(v *violations) {
-		checkIntervals([]hold{
-			{kind: "rw-reader", token: 3, acquired: at(0), ended: at(100)},
-			{kind: "rw-writer", token: 4, acquired: at(10), ended: at(100)},
-			{kind: "semaphore", token: 5, acquired: at(0), ended: at(100)},
-			{kind: "semaphore", token: 6, acquired: at(10), ended: at(100)},
-			{kind: "semaphore", token: 7, acquired: at(20), ended: at(100)},
-		}, v)
+		checkIntervals(watching(
+			hold{kind: "rw-reader", token: 3, acquired: at(0), ended: at(100)},
+			hold{kind: "rw-writer", token: 4, acquired: at(10), ended: at(100)},
+			hold{kind: "semaphore", token: 5, acquired: at(0), ended: at(100)},
+			hold{kind: "semaphore", token: 6, acquired: at(10), ended: at(100)},
+			hold{kind: "semaphore", token: 7, acquired: at(20), ended: at(100)},
+		), nil, v)
 	}); n != 2 {
 		t.Errorf("a writer among readers and a third semaphore holder: %d violations", n)
 	}
+	// A holder that does not watch its loss signal: its hold counts until
+	// Unlock when Unlock said it was intact, and not when Unlock reported the
+	// loss. A stolen hold does not count, but its holder must have learnt.
+	quiet := func(token int64, from, to int, unlock error) hold {
+		return hold{kind: "mutex", token: token, acquired: at(from), ended: at(to), unlock: unlock}
+	}
+	if n := count(func(v *violations) {
+		checkIntervals([]hold{quiet(1, 0, 100, nil), quiet(2, 50, 150, nil)}, nil, v)
+	}); n != 1 {
+		t.Errorf("an Unlock that hid a lost hold: %d violations", n)
+	}
+	if n := count(func(v *violations) {
+		checkIntervals([]hold{quiet(1, 0, 100, errLostHold), quiet(2, 50, 150, nil)}, nil, v)
+	}); n != 0 {
+		t.Errorf("an Unlock that reported the loss: %d violations", n)
+	}
+	if n := count(func(v *violations) {
+		checkIntervals(watching(hold{kind: "mutex", token: 1, acquired: at(0), ended: at(60)},
+			hold{kind: "mutex", token: 2, acquired: at(50), ended: at(150)}), map[int64]bool{1: true}, v)
+	}); n != 0 {
+		t.Errorf("a stolen hold whose signal came late: %d violations", n)
+	}
+	if n := count(func(v *violations) {
+		stolen := map[int64]bool{1: true, 2: true, 3: true, 4: true}
+		checkStolenReported([]hold{
+			quiet(1, 0, 100, nil), // never learnt
+			quiet(2, 0, 100, errLostHold),
+			hold{kind: "mutex", token: 3, watcher: true, signalled: true},
+			quiet(4, 0, 100, errors.New("unlock timed out")), // cannot tell
+		}, stolen, v)
+	}); n != 1 {
+		t.Errorf("stolen holds: %d violations, want the one that never learnt", n)
+	}
+
 	if n := count(func(v *violations) {
 		checkTokenOrder([]write{{kind: "mutex", token: 5, rev: 10}, {kind: "mutex", token: 3, rev: 11}}, v)
 	}); n != 1 {

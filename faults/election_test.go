@@ -15,8 +15,8 @@ import (
 var leaderKind = lockKind{name: "leader", prefix: "el/", exclusive: true, make: func(l *lease.Lease) (holder, error) {
 	e := election.New(l, "el")
 	campaign := func(ctx context.Context) error { return e.Campaign(ctx, fmt.Sprintf("lease-%x", l.ID())) }
-	return holder{campaign, e.Resign, e.Token, e.IsOwner, e.Done}, nil
-}}
+	return holder{campaign, e.Resign, e.Token, e.IsOwner, e.Done, e.Key}, nil
+}, lost: election.ErrLost}
 
 // observation is what an observer was told, in order.
 type observation struct {
@@ -33,8 +33,10 @@ func (o *observation) last() (election.Leadership, int) {
 	return o.seen[len(o.seen)-1], len(o.seen)
 }
 
-// TestElection: candidates campaign, lead for three guarded writes and resign,
-// over and over, while members die and their networks fail; observers follow.
+// TestElection: candidates campaign, lead (for three guarded writes, or for one
+// to three TTLs) and resign, over and over, while members die, networks fail,
+// leaders turn into zombies and their keys are deleted under them; observers
+// follow (see TestLocks for the holds).
 // At every applied write its leader was the oldest candidate (one leader per
 // term); terms only grow; no one became leader before the previous leader's loss
 // signal or resignation; each observer saw terms only grow; and after the faults
@@ -44,7 +46,8 @@ func TestElection(t *testing.T) {
 	const candidates, observers = 4, 2
 	actors := newActors(t, etcd, candidates+observers)
 	nem := newNemesis(t, etcd, actors)
-	var log lockLog
+	log := lockLog{stolen: map[int64]bool{}}
+	nem.add(stealFault(etcd, actors[:candidates], &log))
 
 	obsCtx, obsCancel := context.WithCancel(context.Background())
 	defer obsCancel()
@@ -81,7 +84,8 @@ func TestElection(t *testing.T) {
 		checkOwnership(checkCtx, t, c, w, v)
 	}
 	checkTokenOrder(log.writes, v)
-	checkIntervals(log.holds, v)
+	checkIntervals(log.holds, log.stolen, v)
+	checkStolenReported(log.holds, log.stolen, v)
 	checkRan(t, &log, "leader")
 
 	// Convergence: one last leader, which every observer must report.
@@ -117,7 +121,9 @@ func TestElection(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d terms, %d guarded writes applied, %d observations", len(log.holds), len(log.writes), observed)
-	record(t, row{workload: "election", faults: faults, ops: len(log.holds) + len(log.writes) + observed, violations: v.report()})
+	record(t, row{workload: "election", faults: faults, ops: len(log.holds) + len(log.writes) + observed, violations: v.report(),
+		catches: "two leaders at once (as they saw it, and at each applied write), a term going back, " +
+			"a lost leadership never signalled or hidden by Resign, an observer going back or not converging"})
 }
 
 // checkObserved: an observer's reports go forward in revision, and leaders only

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,59 @@ type actor struct {
 	id      int
 	c       *gateway.Client
 	proxies []*integration.Proxy
+
+	mu     sync.Mutex
+	thawed chan struct{} // while the actor is frozen: closed when it thaws
+	// busy is what the actor's worker holds now (a lock, a leadership, a
+	// claimed item), for the nemesis to aim at; nil when nothing.
+	busy atomic.Pointer[busyWith]
+}
+
+// busyWith is what an actor holds: the key and token of a lock or leadership,
+// and whether its holder watches for the loss signal.
+type busyWith struct {
+	kind    string
+	key     string
+	token   int64
+	watcher bool
+}
+
+// freeze makes the actor a zombie for d, as a process paused by a long GC, a
+// SIGSTOP or a frozen VM: every connection of its client goes silent (so its
+// keepalives stop and its leases expire on the server) and its worker stops at
+// its next step. Then both resume, and the worker carries on with what it was
+// doing, as a paused process does.
+//
+// The actor's lease manager is not frozen with it: in-process, it keeps
+// running and may signal the loss during the pause. A worker that looks at the
+// signal only between steps sees it when it thaws, as a real paused process
+// would see its lease's timer fire when it wakes.
+func (a *actor) freeze(ctx context.Context, d time.Duration) {
+	thawed := make(chan struct{})
+	a.mu.Lock()
+	a.thawed = thawed
+	a.mu.Unlock()
+	for _, p := range a.proxies {
+		p.Blackhole()
+	}
+	sleep(ctx, d)
+	for _, p := range a.proxies {
+		p.Heal()
+	}
+	a.mu.Lock()
+	a.thawed = nil
+	a.mu.Unlock()
+	close(thawed)
+}
+
+// step is where a worker stops while its actor is frozen.
+func (a *actor) step() {
+	a.mu.Lock()
+	thawed := a.thawed
+	a.mu.Unlock()
+	if thawed != nil {
+		<-thawed
+	}
 }
 
 func newActor(t *testing.T, etcd *integration.Cluster, id int) *actor {
@@ -103,6 +157,12 @@ type fault struct {
 	run  func(ctx context.Context, rng *rand.Rand) error
 }
 
+// weights are how often a fault is drawn against the others (one if absent):
+// zombies and steals are what the checks of holds and claims need most.
+var weights = map[string]int{"zombie": 3, "steal": 2}
+
+func weight(f fault) int { return max(weights[f.name], 1) }
+
 // nemesis injects faults one after another, with a short healthy pause between
 // them, so that at most one member is down at a time and the cluster keeps its
 // quorum.
@@ -150,6 +210,12 @@ func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemes
 			p.Heal()
 			return nil
 		}},
+		{"zombie", func(ctx context.Context, rng *rand.Rand) error {
+			// Aim at an actor that holds something now: that is where a
+			// pause past the lease does harm.
+			n.target(rng).freeze(ctx, zombiePause)
+			return nil
+		}},
 		{"keepalive-stop", func(ctx context.Context, rng *rand.Rand) error {
 			// Every connection of one client goes silent for longer than
 			// its leases' TTL: its keepalives stop, its leases expire.
@@ -165,6 +231,43 @@ func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemes
 		}},
 	}
 	return n
+}
+
+// zombiePause is how long a zombie is frozen: past its lease's TTL, so that
+// others take over what it held.
+const zombiePause = ttl*time.Second + 2*time.Second
+
+// draw picks a fault at random, by weight.
+func (n *nemesis) draw(rng *rand.Rand) fault {
+	total := 0
+	for _, f := range n.faults {
+		total += weight(f)
+	}
+	x := rng.IntN(total)
+	for _, f := range n.faults {
+		if x -= weight(f); x < 0 {
+			return f
+		}
+	}
+	panic("unreachable")
+}
+
+// add gives the nemesis a fault of the workload's own (a steal of a lock).
+func (n *nemesis) add(f fault) { n.faults = append(n.faults, f) }
+
+// target returns an actor that holds something now (a watcher or not, at
+// random), or any actor when none does.
+func (n *nemesis) target(rng *rand.Rand) *actor {
+	var busy []*actor
+	for _, a := range n.actors {
+		if a.busy.Load() != nil {
+			busy = append(busy, a)
+		}
+	}
+	if len(busy) > 0 {
+		return busy[rng.IntN(len(busy))]
+	}
+	return n.actors[rng.IntN(len(n.actors))]
 }
 
 func (n *nemesis) proxy(rng *rand.Rand) *integration.Proxy {
@@ -214,7 +317,7 @@ func (n *nemesis) start(ctx context.Context) {
 			return
 		}
 		for ctx.Err() == nil {
-			f := n.faults[rng.IntN(len(n.faults))]
+			f := n.draw(rng)
 			n.mu.Lock()
 			n.counts[f.name]++
 			n.mu.Unlock()
@@ -287,4 +390,32 @@ func (v *violations) report() int {
 		v.t.Errorf("violation: %s", s)
 	}
 	return len(v.list)
+}
+
+// readHistory returns every event under prefix from the first revision on, read
+// after the faults from a healthy cluster: a watch from revision 1, until the
+// event of a sentinel key that it puts last. Workloads that use it do not
+// compact.
+func readHistory(ctx context.Context, t *testing.T, c *gateway.Client, prefix string) []gateway.Event {
+	t.Helper()
+	end := prefix + "~history-end"
+	w, err := c.WatchPrefix(ctx, prefix, gateway.WithRev(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := c.Put(ctx, end, ""); err != nil {
+		t.Fatal(err)
+	}
+	var evs []gateway.Event
+	for r := range w.Events() {
+		for _, ev := range r.Events {
+			if string(ev.Kv.Key) == end {
+				return evs
+			}
+			evs = append(evs, ev)
+		}
+	}
+	t.Fatalf("reading the history of %s: %v", prefix, w.Err())
+	return nil
 }

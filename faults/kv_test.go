@@ -157,7 +157,8 @@ func TestKVCheckerCatchesStaleRead(t *testing.T) {
 
 // TestKV: clients put, get and compare-and-swap a few keys while members are
 // killed, frozen and cut off; the whole history, with the calls whose outcome is
-// unknown, must be linearizable.
+// unknown, must be linearizable, and no write may be applied twice (each
+// writes a value of its own).
 func TestKV(t *testing.T) {
 	etcd := newCluster(t)
 	actors := newActors(t, etcd, 6)
@@ -224,8 +225,31 @@ func TestKV(t *testing.T) {
 		history[i].Return = end
 	}
 	v := checkLinearizable(t, "kv", history)
+	checkCtx, checkCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer checkCancel()
+	v += checkAppliedOnce(t, readHistory(checkCtx, t, etcd.Client(), "kv/"))
 	t.Logf("%d operations, %d with unknown outcome", len(history), len(unknown))
-	record(t, row{workload: "kv", faults: faults, ops: len(history), violations: v})
+	record(t, row{workload: "kv", faults: faults, ops: len(history), violations: v,
+		catches: "a history that is not linearizable (stale or lost reads, lost or reordered writes), a write applied twice"})
+}
+
+// checkAppliedOnce: every value was written by one operation, so at most one
+// put event may carry it; two mean that a write was applied twice (sent again
+// after its outcome became unknown).
+func checkAppliedOnce(t *testing.T, evs []gateway.Event) int {
+	v := &violations{t: t}
+	seen := map[string]int64{}
+	for _, ev := range evs {
+		if ev.Type != gateway.EventPut {
+			continue
+		}
+		val := string(ev.Kv.Value)
+		if rev, ok := seen[val]; ok {
+			v.add("%s = %q written at revision %d and again at %d: one write applied twice", ev.Kv.Key, val, rev, ev.Kv.ModRevision)
+		}
+		seen[val] = ev.Kv.ModRevision
+	}
+	return v.report()
 }
 
 func kvDo(ctx context.Context, c *gateway.Client, in kvInput) (kvOutput, error) {

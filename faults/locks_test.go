@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/integration"
 	"github.com/etcdgw/etcdgw/lease"
 	"github.com/etcdgw/etcdgw/mutex"
 )
@@ -25,6 +28,8 @@ type lockKind struct {
 	exclusive bool   // excludes every other holder of the same lock
 	// make returns a would-be holder on the lease.
 	make func(l *lease.Lease) (holder, error)
+	// lost is the sentinel its loss matches (mutex.ErrLost, election.ErrLost).
+	lost error
 }
 
 // holder is what the workload needs of a Mutex, an RWMutex side or a Semaphore.
@@ -33,37 +38,52 @@ type holder struct {
 	token        func() int64
 	isOwner      func() gateway.Cmp
 	done         func() <-chan struct{}
+	key          func() string
 }
 
 var (
 	mutexKind = lockKind{name: "mutex", prefix: "lk/mutex/", exclusive: true, make: func(l *lease.Lease) (holder, error) {
 		m := mutex.New(l, "lk/mutex")
-		return holder{m.Lock, m.Unlock, m.Token, m.IsOwner, m.Done}, nil
-	}}
+		return holder{m.Lock, m.Unlock, m.Token, m.IsOwner, m.Done, m.Key}, nil
+	}, lost: mutex.ErrLost}
 	writerKind = lockKind{name: "rw-writer", prefix: "lk/rw/", exclusive: true, make: func(l *lease.Lease) (holder, error) {
 		rw := mutex.NewRWMutex(l, "lk/rw")
-		return holder{rw.Lock, rw.Unlock, rw.Token, rw.IsOwner, rw.Done}, nil
-	}}
+		return holder{rw.Lock, rw.Unlock, rw.Token, rw.IsOwner, rw.Done, rw.Key}, nil
+	}, lost: mutex.ErrLost}
 	readerKind = lockKind{name: "rw-reader", prefix: "lk/rw/", make: func(l *lease.Lease) (holder, error) {
 		rw := mutex.NewRWMutex(l, "lk/rw")
-		return holder{rw.RLock, rw.RUnlock, rw.Token, rw.IsOwner, rw.Done}, nil
-	}}
+		return holder{rw.RLock, rw.RUnlock, rw.Token, rw.IsOwner, rw.Done, rw.Key}, nil
+	}, lost: mutex.ErrLost}
 	semKind = lockKind{name: "semaphore", prefix: "lk/sem/", make: func(l *lease.Lease) (holder, error) {
 		s, err := mutex.NewSemaphore(l, "lk/sem", semSlots)
 		if err != nil {
 			return holder{}, err
 		}
-		return holder{s.Acquire, s.Release, s.Token, s.IsOwner, s.Done}, nil
-	}}
+		return holder{s.Acquire, s.Release, s.Token, s.IsOwner, s.Done, s.Key}, nil
+	}, lost: mutex.ErrLost}
 )
 
 // hold is one acquisition as its holder saw it: from Lock's return to the first
-// of its loss signal and its decision to unlock.
+// of its loss signal and its decision to unlock, and what Unlock said of it.
 type hold struct {
 	kind            string
 	token           int64
 	acquired, ended time.Time
+	// watcher: the holder watched its loss signal (Context). A holder that
+	// does not learns of a loss from Unlock's error alone.
+	watcher bool
+	// signalled: the loss signal came before the holder unlocked.
+	signalled bool
+	// unlock is what Unlock said: nil (the hold was intact until then),
+	// errLostHold (it matched the kind's ErrLost) or another error (unknown).
+	unlock error
 }
+
+// errLostHold stands for an Unlock that reported the loss of the hold.
+var errLostHold = errors.New("unlock reported the hold lost")
+
+// reportedLost: the holder learnt that it had lost the hold.
+func (h hold) reportedLost() bool { return h.signalled || errors.Is(h.unlock, errLostHold) }
 
 // write is a guarded write that the server applied.
 type write struct {
@@ -76,22 +96,70 @@ type lockLog struct {
 	mu     sync.Mutex
 	holds  []hold
 	writes []write
+	stolen map[int64]bool // tokens whose keys the nemesis deleted under their holders
+	long   int            // how many holds were long
+}
+
+// stealFault deletes the key of a lock that an actor holds now (fenced by its
+// token, so only that hold's key), as an operator's `etcdctl del` or another
+// program's bug would; the holder must learn that it lost the lock. It aims at
+// holders that do not watch their loss signal when there are some: they learn
+// it from Unlock alone.
+func stealFault(etcd *integration.Cluster, actors []*actor, log *lockLog) fault {
+	return fault{"steal", func(ctx context.Context, rng *rand.Rand) error {
+		var pick, quiet []*busyWith
+		for _, a := range actors {
+			if b := a.busy.Load(); b != nil && b.token != 0 {
+				pick = append(pick, b)
+				if !b.watcher {
+					quiet = append(quiet, b)
+				}
+			}
+		}
+		if len(quiet) > 0 {
+			pick = quiet
+		}
+		if len(pick) == 0 {
+			return nil
+		}
+		b := pick[rng.IntN(len(pick))]
+		callCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		r, err := etcd.Client().Txn().
+			If(gateway.CmpCreateRevision(b.key, gateway.Equal, b.token)).
+			Then(gateway.OpDelete(b.key)).
+			Commit(callCtx)
+		if err == nil && r.Succeeded {
+			log.mu.Lock()
+			log.stolen[b.token] = true
+			log.mu.Unlock()
+		}
+		return nil // a steal that found the hold over, or could not be sent, stole nothing
+	}}
 }
 
 // TestLocks: holders of a Mutex, of both sides of an RWMutex and of a Semaphore
-// write through transactions guarded by their ownership while members die and
-// their own network fails. Afterwards, at the revision of every applied write, the
-// writer must have held its lock (first in line, no older writer, among the first
-// N); the exclusive holders' writes must come in token order (no two holders
-// succeed in the same epoch); and no acquisition may come before the previous
-// holder's loss signal or unlock.
+// write through transactions guarded by their ownership while members die,
+// their own network fails, holders turn into zombies (frozen past their lease's
+// TTL, then carrying on) and their keys are deleted under them. Holds are short
+// (three writes) or long (a write every 300 ms for one to three TTLs, ending
+// only on the loss signal or the deadline); half the holders watch their loss
+// signal, the others learn of a loss from Unlock alone; waiters give up after
+// one to ten seconds. Afterwards, at the revision of every applied write, the
+// writer must have held its lock (first in line, no older writer, among the
+// first N); the exclusive holders' writes must come in token order (no two
+// holders succeed in the same epoch); no acquisition may come before the
+// previous holder's loss signal or unlock (a holder whose Unlock said the hold
+// was intact held it throughout); and every holder whose key was deleted under
+// it learnt that it lost the lock.
 func TestLocks(t *testing.T) {
 	etcd := newCluster(t)
 	kinds := []lockKind{mutexKind, mutexKind, mutexKind, mutexKind, writerKind, writerKind, readerKind, readerKind,
 		semKind, semKind, semKind, semKind}
 	actors := newActors(t, etcd, len(kinds))
 	nem := newNemesis(t, etcd, actors)
-	var log lockLog
+	log := lockLog{stolen: map[int64]bool{}}
+	nem.add(stealFault(etcd, actors, &log))
 
 	ctx, cancel := context.WithTimeout(context.Background(), runFor())
 	defer cancel()
@@ -111,10 +179,14 @@ func TestLocks(t *testing.T) {
 		checkOwnership(checkCtx, t, c, w, v)
 	}
 	checkTokenOrder(log.writes, v)
-	checkIntervals(log.holds, v)
-	t.Logf("%d acquisitions, %d guarded writes applied", len(log.holds), len(log.writes))
+	checkIntervals(log.holds, log.stolen, v)
+	checkStolenReported(log.holds, log.stolen, v)
+	t.Logf("%d acquisitions (%d of them long), %d guarded writes applied, %d keys stolen",
+		len(log.holds), log.long, len(log.writes), len(log.stolen))
 	checkRan(t, &log, "mutex", "rw-writer", "rw-reader", "semaphore")
-	record(t, row{workload: "locks", faults: faults, ops: len(log.holds) + len(log.writes), violations: v.report()})
+	record(t, row{workload: "locks", faults: faults, ops: len(log.holds) + len(log.writes), violations: v.report(),
+		catches: "two holders at once (as they saw it, and at each applied write), a write out of token order, " +
+			"a loss never signalled, an Unlock that hides a lost hold"})
 }
 
 // checkRan fails the test unless every kind was acquired and wrote under its lock:
@@ -139,10 +211,11 @@ func checkRan(t *testing.T, log *lockLog, kinds ...string) {
 	}
 }
 
-// lockWorker acquires, writes three times under the lock, and releases, over and
-// over; when its lease is lost it starts again with a new one, like a restarted
-// process.
+// lockWorker acquires, holds (briefly or long) and releases, over and over;
+// when its lease is lost it starts again with a new one, like a restarted
+// process. It gives up waiting after one to ten seconds.
 func lockWorker(ctx context.Context, t *testing.T, a *actor, k lockKind, log *lockLog) {
+	rng := rand.New(rand.NewPCG(uint64(a.id), 23))
 	for ctx.Err() == nil {
 		l, err := a.newLease(ctx)
 		if err != nil {
@@ -154,14 +227,14 @@ func lockWorker(ctx context.Context, t *testing.T, a *actor, k lockKind, log *lo
 			return
 		}
 		for ctx.Err() == nil && l.Err() == nil {
-			lockCtx, lockCancel := context.WithTimeout(ctx, 10*time.Second)
+			lockCtx, lockCancel := context.WithTimeout(ctx, time.Duration(1+rng.IntN(10))*time.Second)
 			err := h.lock(lockCtx)
 			lockCancel()
 			if err != nil {
 				sleep(ctx, 50*time.Millisecond)
 				continue
 			}
-			holdOnce(ctx, a, k, h, log)
+			holdOnce(ctx, a, k, h, rng, log)
 		}
 		closeCtx, closeCancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_ = l.Close(closeCtx)
@@ -169,43 +242,76 @@ func lockWorker(ctx context.Context, t *testing.T, a *actor, k lockKind, log *lo
 	}
 }
 
-func holdOnce(ctx context.Context, a *actor, k lockKind, h holder, log *lockLog) {
-	hd := hold{kind: k.name, token: h.token(), acquired: time.Now()}
-	// The loss signal, timed as the holder would see it.
+// holdOnce holds the lock it has just taken: three guarded writes, or (half the
+// time) a guarded write every 300 ms for one to three TTLs. A holder that
+// watches its loss signal stops at it; one that does not holds to the end and
+// learns of a loss from Unlock. Between steps the worker stops while its actor
+// is frozen.
+func holdOnce(ctx context.Context, a *actor, k lockKind, h holder, rng *rand.Rand, log *lockLog) {
+	hd := hold{kind: k.name, token: h.token(), acquired: time.Now(), watcher: rng.IntN(2) == 0}
+	a.busy.Store(&busyWith{kind: k.name, key: h.key(), token: hd.token, watcher: hd.watcher})
+	defer a.busy.Store(nil)
+	// The loss signal, timed as the library gives it.
+	var done <-chan struct{}
 	lost := make(chan time.Time, 1)
 	stop := make(chan struct{})
-	done := h.done()
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		select {
-		case <-done:
-			lost <- time.Now()
-		case <-stop:
+	if hd.watcher {
+		done = h.done()
+		wg.Go(func() {
+			select {
+			case <-done:
+				lost <- time.Now()
+			case <-stop:
+			}
+		})
+	}
+	writes, deadline := 3, time.Time{}
+	if rng.IntN(2) == 0 {
+		writes, deadline = math.MaxInt, time.Now().Add(time.Duration(1000+rng.IntN(2000))*ttl*time.Millisecond)
+		log.mu.Lock()
+		log.long++
+		log.mu.Unlock()
+	}
+	for i := 0; i < writes && ctx.Err() == nil; i++ {
+		a.step()
+		if isDone(done) || (!deadline.IsZero() && time.Now().After(deadline)) {
+			break
 		}
-	})
-	for i := 0; i < 3 && !isDone(done); i++ {
 		if rev, ok := guardedWrite(ctx, a, k, h, i); ok {
 			log.mu.Lock()
 			log.writes = append(log.writes, write{kind: k.name, token: hd.token, rev: rev})
 			log.mu.Unlock()
 		}
+		if !deadline.IsZero() {
+			select {
+			case <-time.After(300 * time.Millisecond):
+			case <-done:
+			case <-ctx.Done():
+			}
+		}
 	}
+	a.step()
 	hd.ended = time.Now()
 	close(stop)
 	wg.Wait()
 	select {
 	case at := <-lost:
+		hd.signalled = true
 		if at.Before(hd.ended) {
 			hd.ended = at
 		}
 	default:
 	}
+	unlockCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	hd.unlock = h.unlock(unlockCtx)
+	cancel()
+	if errors.Is(hd.unlock, k.lost) {
+		hd.unlock = errLostHold
+	}
 	log.mu.Lock()
 	log.holds = append(log.holds, hd)
 	log.mu.Unlock()
-	unlockCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = h.unlock(unlockCtx)
-	cancel()
 }
 
 func isDone(ch <-chan struct{}) bool {
@@ -305,8 +411,21 @@ func checkTokenOrder(writes []write, v *violations) {
 // checkIntervals: as the holders saw it, each acquisition began after the
 // previous holder's loss signal or unlock: mutex holds never overlap, a writer's
 // hold overlaps no other hold of the RWMutex, and at most semSlots semaphore holds
-// overlap.
-func checkIntervals(holds []hold, v *violations) {
+// overlap. A hold that could not have known it was over does not count against
+// the next: one whose key was stolen (checkStolenReported asks that it learnt
+// of it), and one that does not watch its loss signal and whose Unlock reported
+// the loss, or failed. A hold that did not watch and whose Unlock said it was
+// intact counts until its Unlock: that is what the nil error says.
+func checkIntervals(holds []hold, stolen map[int64]bool, v *violations) {
+	counts := func(h hold) bool {
+		switch {
+		case stolen[h.token]:
+			return false
+		case !h.watcher && h.unlock != nil:
+			return false
+		}
+		return true
+	}
 	overlapping := func(kinds ...string) []hold {
 		var hs []hold
 		for _, h := range holds {
@@ -323,7 +442,7 @@ func checkIntervals(holds []hold, v *violations) {
 			// Holds still open when h began.
 			var open []hold
 			for _, p := range hs[:i] {
-				if p.ended.After(h.acquired) {
+				if p.ended.After(h.acquired) && counts(p) {
 					open = append(open, p)
 				}
 			}
@@ -331,16 +450,38 @@ func checkIntervals(holds []hold, v *violations) {
 			case group[0] == "semaphore" && len(open) >= semSlots:
 				v.add("semaphore: token %d acquired while %d others held", h.token, len(open))
 			case (group[0] == "mutex" || group[0] == "leader") && len(open) > 0:
-				v.add("%s: token %d acquired %v before token %d's loss signal or unlock",
-					h.kind, h.token, open[0].ended.Sub(h.acquired), open[0].token)
+				v.add("%s: token %d acquired %v before token %d's loss signal or unlock (%s)",
+					h.kind, h.token, open[0].ended.Sub(h.acquired), open[0].token, open[0].how())
 			case group[0] == "rw-writer":
 				for _, p := range open {
 					if h.kind == "rw-writer" || p.kind == "rw-writer" {
-						v.add("rwmutex: %s token %d acquired %v before %s token %d's loss signal or unlock",
-							h.kind, h.token, p.ended.Sub(h.acquired), p.kind, p.token)
+						v.add("rwmutex: %s token %d acquired %v before %s token %d's loss signal or unlock (%s)",
+							h.kind, h.token, p.ended.Sub(h.acquired), p.kind, p.token, p.how())
 					}
 				}
 			}
+		}
+	}
+}
+
+// how says how a hold ended, for a violation's message.
+func (h hold) how() string {
+	switch {
+	case h.signalled:
+		return "loss signalled"
+	case h.watcher:
+		return fmt.Sprintf("watcher, no loss signal, Unlock: %v", h.unlock)
+	}
+	return fmt.Sprintf("not watching, Unlock: %v", h.unlock)
+}
+
+// checkStolenReported: a holder whose key was deleted under it learnt that it
+// lost the lock: from its loss signal, or from Unlock's error. (An Unlock that
+// failed otherwise leaves it unknown, and is not held against it.)
+func checkStolenReported(holds []hold, stolen map[int64]bool, v *violations) {
+	for _, h := range holds {
+		if stolen[h.token] && !h.reportedLost() && h.unlock == nil {
+			v.add("%s token %d: its key was deleted under it, and it never learnt (%s)", h.kind, h.token, h.how())
 		}
 	}
 }

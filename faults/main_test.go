@@ -30,6 +30,7 @@ type row struct {
 	faults     map[string]int
 	ops        int
 	violations int
+	catches    string // what the workload's checks can catch
 }
 
 var (
@@ -69,6 +70,10 @@ func writeSummary(w io.Writer) {
 	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", strings.Repeat("-", 12), strings.Repeat("-", width+2), strings.Repeat("-", 12), strings.Repeat("-", 12))
 	for _, r := range summary {
 		fmt.Fprintf(w, "| %-10s | %-*s | %10d | %10d |\n", r.workload, width, faultList(r.faults), r.ops, r.violations)
+	}
+	fmt.Fprintln(w, "\nwhat each workload's checks catch:")
+	for _, r := range summary {
+		fmt.Fprintf(w, "- %s: %s\n", r.workload, r.catches)
 	}
 }
 

@@ -119,6 +119,10 @@ func (rw *RWMutex) current() *ticket.Ticket {
 	return rw.held
 }
 
+// Key is the key of the lock held now (<name>/r/… or <name>/w/…); holding
+// nothing, the reader's key.
+func (rw *RWMutex) Key() string { return rw.current().Key() }
+
 // Token is the fencing token of the held lock (read or write), 0 when none is
 // held.
 func (rw *RWMutex) Token() int64 { return rw.current().Token() }
