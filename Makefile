@@ -35,7 +35,7 @@ else
 TEST_NEEDS := etcd etcd-image
 endif
 
-.PHONY: test check release-check etcd etcd34 docker-engine etcd-image test-versions bench soak vet staticcheck clean
+.PHONY: test check release-check mutants mutants-apply etcd etcd34 docker-engine etcd-image test-versions bench soak vet staticcheck clean
 
 etcd: $(ETCD_BINS) etcd34
 
@@ -80,8 +80,9 @@ test-versions: etcd
 	  ETCD_BIN=$$b go test $(GO_TEST_FLAGS) ./gateway/...; \
 	done
 
-# Static checks of every module (tools/ only pins server builds).
-check: vet staticcheck
+# Static checks of every module (tools/ only pins server builds), and that every
+# mutant's patch still applies to the code.
+check: vet staticcheck mutants-apply
 
 vet:
 	@set -e; for m in $(TEST_MODULES); do echo "== go vet $$m"; (cd $$m && go vet ./...); done
@@ -89,6 +90,15 @@ vet:
 staticcheck:
 	@set -e; for m in $(TEST_MODULES); do echo "== staticcheck $$m"; \
 	  (cd $$m && go run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...); done
+
+mutants-apply:
+	@tools/mutants --check
+
+# The fault suite must kill every mutant of faults/mutants/list (small deliberate
+# bugs), each within its short run; RUNS=3 runs the list three times in a row.
+RUNS ?= 1
+mutants: $(ETCD_MAIN)
+	ETCD_BIN=$(ETCD_MAIN) tools/mutants $(RUNS)
 
 # A release resolves for a user (tools/release-check; releasing is tools/release).
 release-check:

@@ -159,7 +159,7 @@ type fault struct {
 
 // weights are how often a fault is drawn against the others (one if absent):
 // zombies and steals are what the checks of holds and claims need most.
-var weights = map[string]int{"zombie": 3, "steal": 2}
+var weights = map[string]int{"zombie": 3, "steal": 5}
 
 func weight(f fault) int { return max(weights[f.name], 1) }
 

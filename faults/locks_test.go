@@ -107,22 +107,32 @@ type lockLog struct {
 // it from Unlock alone.
 func stealFault(etcd *integration.Cluster, actors []*actor, log *lockLog) fault {
 	return fault{"steal", func(ctx context.Context, rng *rand.Rand) error {
-		var pick, quiet []*busyWith
-		for _, a := range actors {
-			if b := a.busy.Load(); b != nil && b.token != 0 {
-				pick = append(pick, b)
-				if !b.watcher {
-					quiet = append(quiet, b)
+		// Wait up to three seconds for a holder that does not watch.
+		var b *busyWith
+		for range 60 {
+			var any, quiet []*busyWith
+			for _, a := range actors {
+				if h := a.busy.Load(); h != nil && h.token != 0 {
+					any = append(any, h)
+					if !h.watcher {
+						quiet = append(quiet, h)
+					}
 				}
 			}
+			if len(quiet) > 0 {
+				b = quiet[rng.IntN(len(quiet))]
+				break
+			}
+			if len(any) > 0 {
+				b = any[rng.IntN(len(any))]
+			}
+			if !sleep(ctx, 50*time.Millisecond) {
+				return nil
+			}
 		}
-		if len(quiet) > 0 {
-			pick = quiet
-		}
-		if len(pick) == 0 {
+		if b == nil {
 			return nil
 		}
-		b := pick[rng.IntN(len(pick))]
 		callCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		r, err := etcd.Client().Txn().
