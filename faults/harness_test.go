@@ -172,6 +172,8 @@ type nemesis struct {
 	actors []*actor
 	faults []fault
 
+	first  string // the fault injected first, if set (lead)
+
 	mu     sync.Mutex
 	counts map[string]int
 
@@ -194,6 +196,18 @@ func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemes
 		}},
 		{"proxy-cut", func(_ context.Context, rng *rand.Rand) error {
 			n.proxy(rng).Cut()
+			return nil
+		}},
+		{"conn-reset", func(ctx context.Context, rng *rand.Rand) error {
+			// A flapping load balancer: for two seconds, every connection
+			// of a client is reset again and again, catching requests in
+			// flight (some applied, their replies lost).
+			deadline := time.Now().Add(2 * time.Second)
+			for time.Now().Before(deadline) && sleep(ctx, time.Duration(30+rng.IntN(70))*time.Millisecond) {
+				for _, p := range n.actors[rng.IntN(len(n.actors))].proxies {
+					p.Cut()
+				}
+			}
 			return nil
 		}},
 		{"proxy-delay", func(ctx context.Context, rng *rand.Rand) error {
@@ -237,6 +251,16 @@ func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemes
 // others take over what it held.
 const zombiePause = ttl*time.Second + 2*time.Second
 
+// named returns the fault called name.
+func (n *nemesis) named(name string) fault {
+	for _, f := range n.faults {
+		if f.name == name {
+			return f
+		}
+	}
+	panic("no fault " + name)
+}
+
 // draw picks a fault at random, by weight.
 func (n *nemesis) draw(rng *rand.Rand) fault {
 	total := 0
@@ -251,6 +275,10 @@ func (n *nemesis) draw(rng *rand.Rand) fault {
 	}
 	panic("unreachable")
 }
+
+// lead makes the named fault the first one injected, so that every run has it
+// at least once.
+func (n *nemesis) lead(name string) { n.first = name }
 
 // add gives the nemesis a fault of the workload's own (a steal of a lock).
 func (n *nemesis) add(f fault) { n.faults = append(n.faults, f) }
@@ -316,8 +344,11 @@ func (n *nemesis) start(ctx context.Context) {
 		if !sleep(ctx, 500*time.Millisecond) {
 			return
 		}
-		for ctx.Err() == nil {
+		for i := 0; ctx.Err() == nil; i++ {
 			f := n.draw(rng)
+			if i == 0 && n.first != "" {
+				f = n.named(n.first)
+			}
 			n.mu.Lock()
 			n.counts[f.name]++
 			n.mu.Unlock()

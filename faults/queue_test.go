@@ -128,8 +128,12 @@ func TestWorkQueue(t *testing.T) {
 	stopConsumers()
 	wg.Wait()
 
+	// The checks get a context of their own: a queue that did not drain has
+	// used up drainCtx, and what is left must still be checked.
+	checkCtx, checkCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer checkCancel()
 	v := &violations{t: t}
-	dead, err := q.DeadLetters(drainCtx)
+	dead, err := q.DeadLetters(checkCtx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,12 +155,12 @@ func TestWorkQueue(t *testing.T) {
 			v.add("%s lost: never acknowledged, not dead-lettered", val)
 		}
 	}
-	if r, err := c.GetPrefix(drainCtx, "wq/claims/", gateway.WithCountOnly()); err != nil || r.Count != 0 {
+	if r, err := c.GetPrefix(checkCtx, "wq/claims/", gateway.WithCountOnly()); err != nil || r.Count != 0 {
 		t.Errorf("claims left after draining: %v %v", r, err)
 	}
 	// Claims are exclusive: a claim key is only ever created, never put over
 	// another consumer's claim.
-	for _, ev := range readHistory(drainCtx, t, c, "wq/claims/") {
+	for _, ev := range readHistory(checkCtx, t, c, "wq/claims/") {
 		if ev.Type == gateway.EventPut && ev.Kv.Version != 1 {
 			v.add("claim %s put at revision %d over a claim that held (version %d): one item claimed by two",
 				ev.Kv.Key, ev.Kv.ModRevision, ev.Kv.Version)

@@ -89,6 +89,9 @@ func TestWatch(t *testing.T) {
 	const watchers, writers = 3, 2
 	actors := newActors(t, etcd, watchers+writers+1)
 	nem := newNemesis(t, etcd, actors[:watchers+writers])
+	// Every run resets watchers' connections at least once: resuming is what
+	// this workload checks.
+	nem.lead("conn-reset")
 	c := etcd.Client()
 	setup, setupCancel := context.WithTimeout(context.Background(), time.Minute)
 	defer setupCancel()
