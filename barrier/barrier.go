@@ -16,8 +16,14 @@ import (
 // cleanupTimeout bounds the removal of a participant's key after its ctx ended.
 const cleanupTimeout = 5 * time.Second
 
-// ErrHeld: Hold found the barrier held by someone else.
-var ErrHeld = errors.New("barrier: held by someone else")
+// The errors of barriers.
+var (
+	// ErrHeld: Hold found the barrier held by someone else.
+	ErrHeld = errors.New("barrier: held by someone else")
+	// ErrInvalidArgument: NewDoubleBarrier was given a count that is not
+	// positive.
+	ErrInvalidArgument = errors.New("barrier: invalid argument")
+)
 
 // Barrier is a key that, while it exists, makes Wait block. Its holder binds
 // it to a lease: if the holder crashes, the barrier goes with its lease.
@@ -105,7 +111,7 @@ type DoubleBarrier struct {
 // participants, through l. count must be positive.
 func NewDoubleBarrier(l *lease.Lease, name string, count int) (*DoubleBarrier, error) {
 	if count <= 0 {
-		return nil, fmt.Errorf("barrier: %d participants is not positive", count)
+		return nil, fmt.Errorf("%w: %d participants is not positive", ErrInvalidArgument, count)
 	}
 	pfx := name + "/waiters/"
 	return &DoubleBarrier{

@@ -2,7 +2,7 @@ package gateway
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -71,7 +71,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Username != "" {
 		c.auth = &authState{user: cfg.Username, password: cfg.Password}
 	} else if cfg.Password != "" {
-		return nil, errors.New("gateway: a Password without a Username")
+		return nil, fmt.Errorf("%w: a Password without a Username", ErrInvalidConfig)
 	}
 	raw := cfg.Endpoints
 	if len(raw) == 0 {

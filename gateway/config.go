@@ -113,23 +113,23 @@ func (p RetryPolicy) backoff() *backoff.ExponentialBackOff {
 func parseEndpoint(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
-		return "", fmt.Errorf("gateway: empty endpoint")
+		return "", fmt.Errorf("%w: an endpoint is empty", ErrInvalidConfig)
 	}
 	if !strings.Contains(s, "://") {
 		s = "http://" + s
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return "", fmt.Errorf("gateway: endpoint %q: %w", raw, err)
+		return "", fmt.Errorf("%w: endpoint %q: %w", ErrInvalidConfig, raw, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("gateway: endpoint %q: scheme %q is not http or https", raw, u.Scheme)
+		return "", fmt.Errorf("%w: endpoint %q: scheme %q is not http or https", ErrInvalidConfig, raw, u.Scheme)
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("gateway: endpoint %q has no host", raw)
+		return "", fmt.Errorf("%w: endpoint %q has no host", ErrInvalidConfig, raw)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("gateway: endpoint %q: query, fragment and user info are not allowed", raw)
+		return "", fmt.Errorf("%w: endpoint %q: query, fragment and user info are not allowed", ErrInvalidConfig, raw)
 	}
 	return u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"), nil
 }

@@ -72,6 +72,13 @@ var (
 	// ErrAuthRequired: the cluster has auth enabled and the client has no
 	// credentials (Config.Username).
 	ErrAuthRequired = errors.New("gateway: authentication required")
+	// ErrInvalidConfig: New was given a Config it cannot use (an endpoint
+	// that is not an http or https URL, a Password without a Username, TLS
+	// files that cannot be read or do not match).
+	ErrInvalidConfig = errors.New("gateway: invalid configuration")
+	// ErrNoClientURLs: Sync found no client URL in the member list; the
+	// endpoints stay as they were.
+	ErrNoClientURLs = errors.New("gateway: the member list names no client URL")
 	// ErrClosed: the Client was closed. (lease.ErrClosed is a lease ended by
 	// Close or Orphan.)
 	ErrClosed = errors.New("gateway: client closed")

@@ -20,7 +20,6 @@ func keys(r *gateway.GetResponse) []string {
 	return out
 }
 
-
 func eqStrings(t testing.TB, what string, got []string, want ...string) {
 	t.Helper()
 	if strings.Join(got, "|") != strings.Join(want, "|") || len(got) != len(want) {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 )
@@ -30,7 +29,7 @@ func (c *Client) Sync(ctx context.Context) error {
 		}
 	}
 	if len(urls) == 0 {
-		return errors.New("gateway: sync: the member list names no client URL")
+		return localError("sync", ErrNoClientURLs, "the member list names no client URL; the endpoints stay as they were")
 	}
 	old := *c.eps.Load()
 	eps := make([]*endpoint, 0, len(urls))

@@ -141,6 +141,9 @@ func TestTLSMisconfiguration(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New: %v, want an error saying %q", err, tc.want)
 			}
+			if !errors.Is(err, gateway.ErrInvalidConfig) {
+				t.Fatalf("New: %v does not match ErrInvalidConfig", err)
+			}
 		})
 	}
 }

@@ -59,11 +59,11 @@ func buildTLS(cfg Config, certAsked *atomic.Bool) (*tls.Config, error) {
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("gateway: CA file: %w", err)
+			return nil, fmt.Errorf("%w: CA file: %w", ErrInvalidConfig, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("gateway: CA file %s holds no PEM certificate", cfg.CAFile)
+			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrInvalidConfig, cfg.CAFile)
 		}
 		t.RootCAs = pool
 	}
@@ -71,11 +71,11 @@ func buildTLS(cfg Config, certAsked *atomic.Bool) (*tls.Config, error) {
 	case cfg.CertFile != "" && cfg.KeyFile != "":
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("gateway: client certificate %s and key %s: %w", cfg.CertFile, cfg.KeyFile, err)
+			return nil, fmt.Errorf("%w: client certificate %s and key %s: %w", ErrInvalidConfig, cfg.CertFile, cfg.KeyFile, err)
 		}
 		t.Certificates = []tls.Certificate{cert}
 	case cfg.CertFile != "" || cfg.KeyFile != "":
-		return nil, fmt.Errorf("gateway: CertFile and KeyFile go together: set both or neither")
+		return nil, fmt.Errorf("%w: CertFile and KeyFile go together: set both or neither", ErrInvalidConfig)
 	}
 	if cfg.ServerName != "" {
 		t.ServerName = cfg.ServerName

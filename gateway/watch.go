@@ -200,13 +200,18 @@ func (w *Watch) Revision() int64 {
 }
 
 // Stop ends the watch, closes its stream and waits for its goroutine. Responses
-// not yet received from Events are dropped. Stop is safe to call more than once.
+// not yet received from Events are dropped: once Stop has returned, a receive
+// from Events finds it closed and empty. Stop is safe to call more than once,
+// and from the goroutine that reads Events.
 func (w *Watch) Stop() {
 	w.mu.Lock()
 	w.stopped = true
 	w.mu.Unlock()
 	w.cancel()
 	<-w.done
+	// run closed events before done: this drains what is buffered and ends.
+	for range w.events {
+	}
 }
 
 func (w *Watch) run(ctx context.Context, s *watchStream) {

@@ -206,6 +206,37 @@ func TestWatch(t *testing.T) {
 	})
 }
 
+// TestWatchStopDropsBuffered: responses the caller has not received when Stop
+// returns are never delivered, even with the buffer full and the watch's
+// goroutine blocked on it.
+func TestWatchStopDropsBuffered(t *testing.T) {
+	cl := etcdtest.Single(t)
+	c := tu.Client(t, cl.Endpoints())
+	ctx := tu.Ctx(t)
+	w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "stop/"))
+	// Put until the buffer is full (the server may put several revisions in
+	// one response), then a few more for the stream to hold; receive nothing.
+	for i := 0; len(w.Events()) < cap(w.Events()); i++ {
+		if i == 10000 {
+			t.Fatalf("the buffer holds %d of %d responses after %d puts", len(w.Events()), cap(w.Events()), i)
+		}
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("stop/%05d", i), "v"))
+	}
+	for i := range 10 {
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("stop/more-%d", i), "v"))
+	}
+	w.Stop()
+	delivered := 0
+	for range w.Events() {
+		delivered++
+	}
+	tu.Eq(t, "responses delivered after Stop", delivered, 0)
+	if err := w.Err(); err != nil {
+		t.Fatalf("Err after Stop: %v", err)
+	}
+	w.Stop() // again: a no-op
+}
+
 func TestWatchClientClose(t *testing.T) {
 	cl := etcdtest.Single(t)
 	c, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})

@@ -296,8 +296,9 @@ func TestEndpointParsing(t *testing.T) {
 	c, _ := gateway.New(gateway.Config{})
 	eqStrings(t, "default", c.Endpoints(), "http://localhost:2379")
 	for _, bad := range []string{"", "ftp://x:1", "http://", "http://x:1/?q=1", "http://u:p@x:1"} {
-		if _, err := gateway.New(gateway.Config{Endpoints: []string{bad}}); err == nil {
-			t.Fatalf("endpoint %q accepted", bad)
+		_, err := gateway.New(gateway.Config{Endpoints: []string{bad}})
+		if !errors.Is(err, gateway.ErrInvalidConfig) {
+			t.Fatalf("endpoint %q: %v, want an error matching ErrInvalidConfig", bad, err)
 		}
 	}
 }
@@ -464,4 +465,16 @@ func TestRequestEncoding(t *testing.T) {
 	eqStrings(t, "bodies", got,
 		`{"compare":[{"result":0,"target":1,"key":"aw==","create_revision":"0"}]}`,
 		`{"compare":[{"result":0,"target":3,"key":"aw==","value":""}]}`)
+}
+
+// TestSyncWithoutClientURLs: a member list that names no client URL (members
+// added but not started) leaves the endpoints as they were, with a typed error.
+func TestSyncWithoutClientURLs(t *testing.T) {
+	f := newFake(t, "3.6.16", reply(200, `{"header":{"revision":"3"},"members":[{"ID":"1","peerURLs":["http://127.0.0.1:1"]}]}`))
+	c := f.client(t)
+	err := c.Sync(tu.Ctx(t))
+	if !errors.Is(err, gateway.ErrNoClientURLs) {
+		t.Fatalf("Sync: %v, want an error matching ErrNoClientURLs", err)
+	}
+	eqStrings(t, "endpoints after a failed Sync", c.Endpoints(), f.URL)
 }

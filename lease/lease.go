@@ -23,6 +23,9 @@ var (
 	// ErrExpired: no renewal succeeded before the safety deadline. It also
 	// matches ErrLost.
 	ErrExpired = errors.New("lease: not renewed in time")
+	// ErrInvalidArgument: New was given an option it cannot use (a TTL that
+	// is not positive).
+	ErrInvalidArgument = errors.New("lease: invalid argument")
 	// ErrClosed: the lease was ended by Close or Orphan. (gateway.ErrClosed
 	// is a closed Client.)
 	ErrClosed = errors.New("lease: closed")
@@ -110,7 +113,7 @@ func New(ctx context.Context, c *gateway.Client, opts ...Option) (*Lease, error)
 		opt(&o)
 	}
 	if o.ttl <= 0 && o.id == 0 {
-		return nil, fmt.Errorf("lease: TTL %d is not positive", o.ttl)
+		return nil, fmt.Errorf("%w: TTL %d is not positive", ErrInvalidArgument, o.ttl)
 	}
 	sent := time.Now()
 	var ttl int64

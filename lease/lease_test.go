@@ -36,6 +36,10 @@ func TestKeepsAliveAndCloses(t *testing.T) {
 	c := tu.Client(t, cl.Endpoints())
 	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(2)))
 	tu.Eq(t, "TTL", l.TTL(), 2*time.Second)
+	for _, ttl := range []int64{0, -1} {
+		_, err := lease.New(ctx, c, lease.WithTTL(ttl))
+		tu.Is(t, err, lease.ErrInvalidArgument)
+	}
 	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "k", "v", gateway.WithLease(l.ID())))
 	before := l.Deadline()
 	alive(t, l, 3*l.TTL()) // three TTLs: without renewals it would be gone

@@ -22,6 +22,8 @@ var (
 	// lock's Context then. When the lease ended, the error also matches the
 	// lease's (lease.ErrLost or lease.ErrClosed).
 	ErrLost = errors.New("mutex: lock lost")
+	// ErrInvalidArgument: NewSemaphore was given a size that is not positive.
+	ErrInvalidArgument = errors.New("mutex: invalid argument")
 	// ErrInUse: the key this lock would use is already held or awaited by
 	// another lock object in this process (same lease, same name).
 	ErrInUse = errors.New("mutex: already held or awaited in this process")

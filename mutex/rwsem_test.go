@@ -121,9 +121,7 @@ func TestSemaphore(t *testing.T) {
 	c := tu.Client(t, cl.Endpoints())
 	l := tu.Lease(t, ctx, c, 30)
 	_, err := mutex.NewSemaphore(l, "sem", 0)
-	if err == nil {
-		t.Fatal("a semaphore of 0 slots was accepted")
-	}
+	tu.Is(t, err, mutex.ErrInvalidArgument)
 	const n, waiting = 3, 5
 	sem := func() *mutex.Semaphore { return tu.Must[*mutex.Semaphore](t)(mutex.NewSemaphore(l, "sem", n)) }
 	var holders []*mutex.Semaphore

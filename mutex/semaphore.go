@@ -26,7 +26,7 @@ type Semaphore struct {
 // be positive.
 func NewSemaphore(l *lease.Lease, name string, n int) (*Semaphore, error) {
 	if n <= 0 {
-		return nil, fmt.Errorf("mutex: semaphore size %d is not positive", n)
+		return nil, fmt.Errorf("%w: semaphore size %d is not positive", ErrInvalidArgument, n)
 	}
 	pfx := name + "/"
 	key := fmt.Sprintf("%s%x_%s", pfx, l.ID(), uuid.NewString())

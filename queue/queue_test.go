@@ -266,7 +266,7 @@ func TestWorkQueueOptions(t *testing.T) {
 	c := tu.Client(t, endpoints)
 	for _, n := range []int{0, -1} {
 		_, err := queue.NewWorkQueue(c, "wq-opts", queue.WithMaxAttempts(n))
-		tu.Is(t, err, queue.ErrInvalidOption)
+		tu.Is(t, err, queue.ErrInvalidArgument)
 	}
 	tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "wq-opts", queue.WithMaxAttempts(1)))
 }

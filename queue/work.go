@@ -80,11 +80,11 @@ type WorkOption func(*WorkQueue)
 // NewWorkQueue refuses anything less, which would dead-letter every item.
 func WithMaxAttempts(n int) WorkOption { return func(q *WorkQueue) { q.maxAttempts = n } }
 
-// ErrInvalidOption: NewWorkQueue was given an option value it cannot use.
-var ErrInvalidOption = errors.New("queue: invalid option")
+// ErrInvalidArgument: NewWorkQueue was given an option value it cannot use.
+var ErrInvalidArgument = errors.New("queue: invalid argument")
 
 // NewWorkQueue returns the work queue name. It fails with an error matching
-// ErrInvalidOption when an option's value is out of range.
+// ErrInvalidArgument when an option's value is out of range.
 func NewWorkQueue(c *gateway.Client, name string, opts ...WorkOption) (*WorkQueue, error) {
 	q := &WorkQueue{c: c, name: name, seq: name + "/seq", items: name + "/items/", claims: name + "/claims/", attempts: name + "/attempts/", dead: name + "/dead/",
 		maxAttempts: DefaultMaxAttempts}
@@ -92,7 +92,7 @@ func NewWorkQueue(c *gateway.Client, name string, opts ...WorkOption) (*WorkQueu
 		o(q)
 	}
 	if q.maxAttempts < 1 {
-		return nil, fmt.Errorf("%w: WithMaxAttempts(%d): an item needs at least one delivery", ErrInvalidOption, q.maxAttempts)
+		return nil, fmt.Errorf("%w: WithMaxAttempts(%d): an item needs at least one delivery", ErrInvalidArgument, q.maxAttempts)
 	}
 	return q, nil
 }
