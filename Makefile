@@ -35,7 +35,7 @@ else
 TEST_NEEDS := etcd etcd-image
 endif
 
-.PHONY: test check release-check mutants mutants-apply etcd etcd34 docker-engine etcd-image test-versions bench soak vet staticcheck clean
+.PHONY: test check release-check mutants mutants-apply fuzz etcd etcd34 docker-engine etcd-image test-versions bench soak vet staticcheck clean
 
 etcd: $(ETCD_BINS) etcd34
 
@@ -99,6 +99,15 @@ mutants-apply:
 RUNS ?= 1
 mutants: $(ETCD_MAIN)
 	ETCD_BIN=$(ETCD_MAIN) tools/mutants $(RUNS)
+
+# Each fuzz target for FUZZTIME (make test runs their seed corpora, as go test
+# does); a failing input lands in the package's testdata/fuzz, to commit with
+# the fix.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := FuzzReplyError FuzzStreamDecoder FuzzAPIPathFor FuzzPrefixEnd
+fuzz: $(ETCD_MAIN)
+	@set -e; for f in $(FUZZ_TARGETS); do echo "== $$f for $(FUZZTIME)"; \
+	  ETCD_BIN=$(ETCD_MAIN) go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./gateway/; done
 
 # A release resolves for a user (tools/release-check; releasing is tools/release).
 release-check:

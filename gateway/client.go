@@ -26,6 +26,7 @@ type Client struct {
 	retryTimeout time.Duration
 	retry        RetryPolicy
 	maxReqBytes  int
+	maxReply     int64 // Config.MaxReplyBytes; negative: no limit
 	log          *slog.Logger
 	auth         *authState  // nil without credentials
 	certAsked    atomic.Bool // a server asked for a client certificate we do not have
@@ -47,11 +48,15 @@ func New(cfg Config) (*Client, error) {
 		retryTimeout: cfg.RetryTimeout,
 		retry:        cfg.Retry,
 		maxReqBytes:  cfg.MaxRequestBytes,
+		maxReply:     cfg.MaxReplyBytes,
 		log:          cfg.Logger,
 		watches:      make(map[*Watch]struct{}),
 	}
 	if c.apiPath != "" && !strings.HasPrefix(c.apiPath, "/") {
 		c.apiPath = "/" + c.apiPath
+	}
+	if c.maxReply == 0 {
+		c.maxReply = DefaultMaxReplyBytes
 	}
 	if c.maxReqBytes == 0 {
 		c.maxReqBytes = DefaultMaxRequestBytes

@@ -15,6 +15,10 @@ import (
 // DefaultMaxRequestBytes is etcd's default --max-request-bytes (1.5 MiB).
 const DefaultMaxRequestBytes = 3 * 1024 * 1024 / 2
 
+// DefaultMaxReplyBytes bounds what the client reads of one reply, or of one
+// message of a stream, unless Config.MaxReplyBytes says otherwise: 256 MiB.
+const DefaultMaxReplyBytes = 256 << 20
+
 // Config configures a Client. The zero value talks to http://localhost:2379.
 type Config struct {
 	// Endpoints are the members' client URLs, such as "http://127.0.0.1:2379",
@@ -80,6 +84,14 @@ type Config struct {
 	// larger is refused with ErrRequestTooLarge before it is sent. Zero means
 	// DefaultMaxRequestBytes; negative disables the check.
 	MaxRequestBytes int
+
+	// MaxReplyBytes bounds what the client reads of one reply or one message of
+	// a stream, so that a broken or hostile endpoint cannot exhaust its memory
+	// (clientv3's receive-size limit). A larger reply fails with an error
+	// matching ErrReplyTooLarge, and its connection is dropped. Zero means
+	// DefaultMaxReplyBytes; negative means no limit. Page through large ranges
+	// with WithLimit rather than raising it.
+	MaxReplyBytes int64
 
 	// SyncInterval, if positive, makes the client refresh its endpoints from the
 	// cluster's member list at that interval (see Sync).

@@ -61,6 +61,9 @@ var (
 	// ErrUnimplemented: the server does not serve this call (an older version,
 	// or a gateway that lacks the path: etcd 3.4 has no /maintenance/hashkv).
 	ErrUnimplemented = errors.New("gateway: not implemented by the server")
+	// ErrReplyTooLarge: a reply, or one message of a stream, is larger than
+	// Config.MaxReplyBytes; the rest of it was not read.
+	ErrReplyTooLarge = errors.New("gateway: reply too large")
 	// ErrMalformedResponse: the reply could not be understood (not JSON, a cut
 	// stream, an unexpected shape).
 	ErrMalformedResponse = errors.New("gateway: malformed response")

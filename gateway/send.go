@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -92,10 +93,10 @@ func (c *Client) postTo(ctx context.Context, ep *endpoint, op string, body []byt
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	_, err = buf.ReadFrom(hr.Body)
+	_, err = buf.ReadFrom(c.bounded(hr.Body))
 	hr.Body.Close()
 	if err != nil {
-		return transportError(op, ep.base, err)
+		return c.readError(op, ep.base, err)
 	}
 	if resp == nil {
 		return nil
@@ -141,9 +142,59 @@ func (c *Client) send(ctx context.Context, ep *endpoint, op string, body []byte,
 	return hr, nil
 }
 
-func readBody(resp *http.Response) ([]byte, error) {
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	return io.ReadAll(resp.Body)
+	return io.ReadAll(c.bounded(resp.Body))
+}
+
+// bounded limits r to Config.MaxReplyBytes: reading past it fails with
+// errTooLarge.
+func (c *Client) bounded(r io.Reader) io.Reader {
+	if c.maxReply < 0 {
+		return r
+	}
+	return &meter{r: r, max: c.maxReply}
+}
+
+// errTooLarge is what a meter returns past its bound.
+var errTooLarge = errors.New("reply larger than Config.MaxReplyBytes")
+
+// meter is a reader that fails once more than max bytes have been read since
+// the last reset.
+type meter struct {
+	r    io.Reader
+	n    int64
+	max  int64
+	over bool
+}
+
+func (m *meter) Read(p []byte) (int, error) {
+	if m.over {
+		return 0, errTooLarge
+	}
+	if left := m.max - m.n + 1; int64(len(p)) > left {
+		p = p[:left] // read one byte past the bound, to tell "exactly max" from "more"
+	}
+	n, err := m.r.Read(p)
+	m.n += int64(n)
+	if m.n > m.max {
+		m.over = true
+		return 0, errTooLarge
+	}
+	return n, err
+}
+
+// reset starts counting anew (a stream's next message).
+func (m *meter) reset() { m.n = 0 }
+
+// readError is the error of a reply that could not be read whole: too large, or
+// the connection broke.
+func (c *Client) readError(op, endpoint string, err error) *Error {
+	if errors.Is(err, errTooLarge) {
+		return &Error{Op: op, Endpoint: endpoint, kind: ErrReplyTooLarge,
+			Message: fmt.Sprintf("reply larger than %d bytes (Config.MaxReplyBytes); not read", c.maxReply)}
+	}
+	return transportError(op, endpoint, err)
 }
 
 // call sends a unary request and decodes its reply into a new T.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 )
@@ -14,12 +15,21 @@ import (
 // both. It never assumes one object per read.
 type streamDecoder struct {
 	dec      *json.Decoder
+	m        *meter // bounds each message; nil: no bound
 	op       string
 	endpoint string
 }
 
-func newStreamDecoder(r io.Reader, op, endpoint string) *streamDecoder {
-	return &streamDecoder{dec: json.NewDecoder(r), op: op, endpoint: endpoint}
+// newStreamDecoder reads messages from r; with max >= 0, one message (with what
+// the decoder reads ahead of it) may not exceed max bytes.
+func newStreamDecoder(r io.Reader, max int64, op, endpoint string) *streamDecoder {
+	d := &streamDecoder{op: op, endpoint: endpoint}
+	if max >= 0 {
+		d.m = &meter{r: r, max: max}
+		r = d.m
+	}
+	d.dec = json.NewDecoder(r)
+	return d
 }
 
 // next decodes the next message's result into result. It returns io.EOF when the
@@ -30,9 +40,16 @@ func (d *streamDecoder) next(result any) error {
 		Result json.RawMessage `json:"result"`
 		Error  *streamError    `json:"error"`
 	}
+	if d.m != nil {
+		d.m.reset()
+	}
 	if err := d.dec.Decode(&msg); err != nil {
 		if errors.Is(err, io.EOF) {
 			return io.EOF
+		}
+		if errors.Is(err, errTooLarge) {
+			return &Error{Op: d.op, Endpoint: d.endpoint, kind: ErrReplyTooLarge,
+				Message: fmt.Sprintf("stream message larger than %d bytes (Config.MaxReplyBytes); not read", d.m.max)}
 		}
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
@@ -65,7 +82,7 @@ func (c *Client) stream(ctx context.Context, r rpc, body []byte, read func(*stre
 				return err
 			}
 			defer closeBody(hr)
-			return read(newStreamDecoder(hr.Body, r.path, ep.base))
+			return read(newStreamDecoder(hr.Body, c.maxReply, r.path, ep.base))
 		})
 	})
 }

@@ -37,9 +37,9 @@ func (c *Client) version(ctx context.Context, ep *endpoint) (Version, error) {
 	if err != nil {
 		return v, transportError("version", ep.base, err)
 	}
-	body, err := readBody(resp)
+	body, err := c.readBody(resp)
 	if err != nil {
-		return v, transportError("version", ep.base, err)
+		return v, c.readError("version", ep.base, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return v, replyError("version", ep.base, resp.StatusCode, body)

@@ -323,7 +323,7 @@ func (w *Watch) openOn(ctx context.Context, ep *endpoint, body []byte, header ht
 		scancel()
 		return nil, err
 	}
-	s := &watchStream{hr: hr, dec: newStreamDecoder(hr.Body, "watch", ep.base), ep: ep, cancel: scancel}
+	s := &watchStream{hr: hr, dec: newStreamDecoder(hr.Body, w.c.maxReply, "watch", ep.base), ep: ep, cancel: scancel}
 	var m wireWatchResponse
 	if err := s.dec.next(&m); err != nil {
 		s.close()

@@ -478,3 +478,46 @@ func TestSyncWithoutClientURLs(t *testing.T) {
 	}
 	eqStrings(t, "endpoints after a failed Sync", c.Endpoints(), f.URL)
 }
+
+// TestReplySizeBound: a reply, or a stream message, larger than MaxReplyBytes
+// fails with ErrReplyTooLarge and is not read further; one of exactly the bound
+// is read.
+func TestReplySizeBound(t *testing.T) {
+	small := `{"header":{"revision":"7"},"count":"1"}`
+	for _, tc := range []struct {
+		name string
+		max  int64
+		body string
+		want error
+	}{
+		{"at the bound", int64(len(small)), small, nil},
+		{"one byte over", int64(len(small)) - 1, small, gateway.ErrReplyTooLarge},
+		{"far over", 1 << 10, `{"header":{"revision":"7"},"kvs":[{"key":"` + strings.Repeat("A", 1<<20) + `"}]}`, gateway.ErrReplyTooLarge},
+		{"no bound", -1, `{"header":{"revision":"7"},"kvs":[{"key":"` + strings.Repeat("A", 1<<20) + `"}]}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, "3.6.16", reply(200, tc.body))
+			c := f.client(t, func(cfg *gateway.Config) { cfg.MaxReplyBytes = tc.max })
+			_, err := c.Get(t.Context(), "k")
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			isErr(t, err, tc.want)
+			tu.Eq(t, "requests (a reply too large is not asked again)", f.requests(), 1)
+		})
+	}
+	t.Run("stream message", func(t *testing.T) {
+		f := newFake(t, "3.6.16", streamServer(eventJSON(11, "k", "v"), eventJSON(12, "k", strings.Repeat("x", 64<<10))))
+		c := f.client(t, func(cfg *gateway.Config) { cfg.MaxReplyBytes = 4 << 10 })
+		w := tu.Must[*gateway.Watch](t)(c.Watch(t.Context(), "k"))
+		var got int
+		for r := range w.Events() {
+			got += len(r.Events)
+		}
+		tu.Eq(t, "events before the oversize message", got, 1)
+		isErr(t, w.Err(), gateway.ErrReplyTooLarge)
+	})
+}
