@@ -153,6 +153,35 @@ func (c *Client) isClosed() bool {
 	return c.closed
 }
 
+// pinned returns r sent to o's endpoint alone (WithEndpoint), or r as it is.
+// The endpoint shares the state of the client's endpoint of the same URL.
+func (c *Client) pinned(r rpc, o *Op) (rpc, error) {
+	if o.endpoint == "" {
+		return r, nil
+	}
+	base, err := parseEndpoint(o.endpoint)
+	if err != nil {
+		return r, err
+	}
+	for _, ep := range *c.eps.Load() {
+		if ep.base == base {
+			r.pin = ep
+			return r, nil
+		}
+	}
+	r.pin = newEndpoint(base)
+	return r, nil
+}
+
+// callOpts applies opts to an Op, for calls that take options but no key.
+func callOpts(opts []Option) *Op {
+	o := &Op{}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
 // pick returns the next endpoint to use, round-robin over the healthy ones that
 // are not in skip; when none is healthy, the one that comes out of its backoff
 // first. It returns nil when every endpoint is in skip.

@@ -1,6 +1,9 @@
 package gateway
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // Member is one member of the cluster.
 type Member struct {
@@ -150,17 +153,28 @@ func (c *Client) MemberPromote(ctx context.Context, id uint64) (*MemberResponse,
 	return call[MemberResponse](ctx, c, rpcMemberPromo, 0, req)
 }
 
-// Status asks the current member for its status (etcd3gw's status()).
-func (c *Client) Status(ctx context.Context) (*StatusResponse, error) {
-	return call[StatusResponse](ctx, c, rpcStatus, 0, struct{}{})
+// Status asks a member for its status (etcd3gw's status()): the current one,
+// or with WithEndpoint that one.
+func (c *Client) Status(ctx context.Context, opts ...Option) (*StatusResponse, error) {
+	return memberCall[StatusResponse](ctx, c, rpcStatus, opts, struct{}{})
 }
 
-// AlarmList lists the alarms raised in the cluster.
-func (c *Client) AlarmList(ctx context.Context) (*AlarmResponse, error) {
+// memberCall is call for the calls that may target one member (WithEndpoint).
+func memberCall[T any](ctx context.Context, c *Client, r rpc, opts []Option, req any) (*T, error) {
+	r, err := c.pinned(r, callOpts(opts))
+	if err != nil {
+		return nil, err
+	}
+	return call[T](ctx, c, r, 0, req)
+}
+
+// AlarmList lists the alarms raised in the cluster, as the current member (or
+// with WithEndpoint that one) knows them.
+func (c *Client) AlarmList(ctx context.Context, opts ...Option) (*AlarmResponse, error) {
 	req := struct {
 		Action int `json:"action"`
 	}{0} // GET
-	return call[AlarmResponse](ctx, c, rpcAlarm, 0, req)
+	return memberCall[AlarmResponse](ctx, c, rpcAlarm, opts, req)
 }
 
 // AlarmDisarm clears an alarm. A zero memberID and AlarmNone clear every alarm.
@@ -173,26 +187,43 @@ func (c *Client) AlarmDisarm(ctx context.Context, memberID uint64, alarm AlarmTy
 	return call[AlarmResponse](ctx, c, rpcAlarm, 0, req)
 }
 
-// Defragment defragments the current member's backend, releasing the space that
-// compaction freed. It blocks the member while it runs.
-func (c *Client) Defragment(ctx context.Context) (*MaintenanceResponse, error) {
-	return call[MaintenanceResponse](ctx, c, rpcDefragment, 0, struct{}{})
+// Defragment defragments a member's backend (the current one, or with
+// WithEndpoint that one), releasing the space that compaction freed. It blocks
+// the member while it runs: defragment the members one at a time.
+func (c *Client) Defragment(ctx context.Context, opts ...Option) (*MaintenanceResponse, error) {
+	return memberCall[MaintenanceResponse](ctx, c, rpcDefragment, opts, struct{}{})
 }
 
-// HashKV returns the hash of the current member's key-value store up to rev
-// (zero: the latest).
-func (c *Client) HashKV(ctx context.Context, rev int64) (*HashKVResponse, error) {
+// HashKV returns the hash of a member's key-value store up to rev (zero: the
+// latest): the current member's, or with WithEndpoint that one's. Members
+// whose hashes differ at the same HashRevision have diverged.
+func (c *Client) HashKV(ctx context.Context, rev int64, opts ...Option) (*HashKVResponse, error) {
 	req := struct {
 		Revision int64 `json:"revision,omitempty"`
 	}{rev}
-	return call[HashKVResponse](ctx, c, rpcHashKV, 0, req)
+	return memberCall[HashKVResponse](ctx, c, rpcHashKV, opts, req)
 }
 
 // MoveLeader hands leadership to the member with ID target. It must be sent to the
-// current leader (ErrNotLeader otherwise).
-func (c *Client) MoveLeader(ctx context.Context, target uint64) (*MaintenanceResponse, error) {
+// current leader (ErrNotLeader otherwise): pass WithEndpoint with the leader's
+// URL.
+func (c *Client) MoveLeader(ctx context.Context, target uint64, opts ...Option) (*MaintenanceResponse, error) {
 	req := struct {
 		TargetID uint64 `json:"targetID,string"`
 	}{target}
-	return call[MaintenanceResponse](ctx, c, rpcMoveLeader, 0, req)
+	return memberCall[MaintenanceResponse](ctx, c, rpcMoveLeader, opts, req)
+}
+
+// Health checks a member as `etcdctl endpoint health` does: the current one, or
+// with WithEndpoint that one. The member must answer a linearizable read, which
+// needs it to have a leader and the leader a quorum. It returns nil when the
+// member is healthy, and otherwise the error that says why (ErrNoLeader, a
+// timeout, a refused connection, ErrPermissionDenied is healthy enough: the
+// member answered).
+func (c *Client) Health(ctx context.Context, opts ...Option) error {
+	_, err := c.Get(ctx, "health", append(opts, WithCountOnly())...)
+	if errors.Is(err, ErrPermissionDenied) {
+		return nil // it answered, after consensus: a user without read access is no sign of ill health
+	}
+	return err
 }

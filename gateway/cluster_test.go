@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -112,30 +113,75 @@ func TestNoSpaceAlarm(t *testing.T) {
 	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "small", "x"))
 }
 
-func TestMoveLeader(t *testing.T) {
+// TestPerMember: one client reaches each member with WithEndpoint: Status,
+// HashKV, AlarmList, Defragment, Health and reads answer for that member alone;
+// MoveLeader is refused by a follower and done by the leader; a killed member's
+// Health fails while the others stay healthy; a member need not be among the
+// client's endpoints.
+func TestPerMember(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
 	ctx := tu.Ctx(t)
-	clients := make([]*gateway.Client, 3)
-	for i := range clients {
-		clients[i] = tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.Endpoints = cl.Endpoints()[i : i+1] })
-	}
-	st := tu.Must[*gateway.StatusResponse](t)(clients[0].Status(ctx))
-	leader := -1
-	var target uint64
-	for i, c := range clients {
-		s := tu.Must[*gateway.StatusResponse](t)(c.Status(ctx))
-		if s.Header.MemberID == st.Leader {
-			leader = i
-		} else {
-			target = s.Header.MemberID
+	c := tu.Client(t, cl.Endpoints())
+	put := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "pm", "v"))
+	ids := map[uint64]*etcdtest.Member{}
+	var leader *etcdtest.Member
+	var hash uint32
+	for _, m := range cl.Members {
+		on := gateway.WithEndpoint(m.ClientURL)
+		s := tu.Must[*gateway.StatusResponse](t)(c.Status(ctx, on))
+		ids[s.Header.MemberID] = m
+		if s.Header.MemberID == s.Leader {
+			leader = m
 		}
+		if cl.AtLeast(3, 5) {
+			h := tu.Must[*gateway.HashKVResponse](t)(c.HashKV(ctx, put.Header.Revision, on))
+			tu.Eq(t, "member answering HashKV", h.Header.MemberID, s.Header.MemberID)
+			if hash != 0 && h.Hash != hash {
+				t.Fatalf("member %s: hash %d at revision %d, another member's %d", m.Name, h.Hash, put.Header.Revision, hash)
+			}
+			hash = h.Hash
+		}
+		tu.Eq(t, "alarms", len(tu.Must[*gateway.AlarmResponse](t)(c.AlarmList(ctx, on)).Alarms), 0)
+		tu.Must[*gateway.MaintenanceResponse](t)(c.Defragment(ctx, on)) // its reply names no member
+		tu.NoErr(t, c.Health(ctx, on))
+		g := tu.Must[*gateway.GetResponse](t)(c.Get(ctx, "pm", on))
+		tu.Eq(t, "member answering a read", g.Header.MemberID, s.Header.MemberID)
 	}
-	if leader < 0 {
+	tu.Eq(t, "distinct members", len(ids), 3)
+	if leader == nil {
 		t.Fatal("no member is the leader")
 	}
-	follower := clients[(leader+1)%3]
-	_, err := follower.MoveLeader(ctx, target)
+	var follower *etcdtest.Member
+	var target uint64
+	for id, m := range ids {
+		if m != leader {
+			follower, target = m, id
+		}
+	}
+	_, err := c.MoveLeader(ctx, target, gateway.WithEndpoint(follower.ClientURL))
 	isErr(t, err, gateway.ErrNotLeader)
-	tu.Must[*gateway.MaintenanceResponse](t)(clients[leader].MoveLeader(ctx, target))
-	tu.Eq(t, "new leader", tu.Must[*gateway.StatusResponse](t)(clients[leader].Status(ctx)).Leader, target)
+	tu.Must[*gateway.MaintenanceResponse](t)(c.MoveLeader(ctx, target, gateway.WithEndpoint(leader.ClientURL)))
+	tu.Eq(t, "new leader", tu.Must[*gateway.StatusResponse](t)(c.Status(ctx, gateway.WithEndpoint(leader.ClientURL))).Leader, target)
+
+	// A member outside the client's endpoints.
+	one := tu.Client(t, []string{cl.Members[0].ClientURL})
+	s := tu.Must[*gateway.StatusResponse](t)(one.Status(ctx, gateway.WithEndpoint(cl.Members[2].ClientURL)))
+	tu.Eq(t, "member outside the endpoints", ids[s.Header.MemberID], cl.Members[2])
+	_, err = one.Status(ctx, gateway.WithEndpoint("ftp://x"))
+	if !errors.Is(err, gateway.ErrInvalidConfig) {
+		t.Fatalf("a bad URL: %v, want ErrInvalidConfig", err)
+	}
+
+	// A member that is down is unhealthy, and only that one: the call is not
+	// sent elsewhere.
+	victim := leader // no longer the leader
+	victim.Kill()
+	if err := c.Health(ctx, gateway.WithEndpoint(victim.ClientURL)); err == nil {
+		t.Fatal("a killed member is healthy")
+	}
+	for _, m := range cl.Members {
+		if m != victim {
+			tu.NoErr(t, c.Health(ctx, gateway.WithEndpoint(m.ClientURL)))
+		}
+	}
 }

@@ -77,7 +77,7 @@ var (
 	ErrAuthRequired = errors.New("gateway: authentication required")
 	// ErrInvalidConfig: New was given a Config it cannot use (an endpoint
 	// that is not an http or https URL, a Password without a Username, TLS
-	// files that cannot be read or do not match).
+	// files that cannot be read or do not match), or WithEndpoint a URL.
 	ErrInvalidConfig = errors.New("gateway: invalid configuration")
 	// ErrNoClientURLs: Sync found no client URL in the member list; the
 	// endpoints stay as they were.

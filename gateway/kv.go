@@ -17,7 +17,11 @@ func (c *Client) get(ctx context.Context, o *Op) (*GetResponse, error) {
 	if err := o.validate("kv/range"); err != nil {
 		return nil, err
 	}
-	return call[GetResponse](ctx, c, rpcRange, o.size(), o.rangeRequest())
+	r, err := c.pinned(rpcRange, o)
+	if err != nil {
+		return nil, err
+	}
+	return call[GetResponse](ctx, c, r, o.size(), o.rangeRequest())
 }
 
 // GetOne reads a single key and returns it, or an error matching ErrKeyNotFound
@@ -52,7 +56,11 @@ func (c *Client) Put(ctx context.Context, key, val string, opts ...Option) (*Put
 	if err := o.validate("kv/put"); err != nil {
 		return nil, err
 	}
-	return call[PutResponse](ctx, c, rpcPut, o.size(), o.putRequest())
+	r, err := c.pinned(rpcPut, &o)
+	if err != nil {
+		return nil, err
+	}
+	return call[PutResponse](ctx, c, r, o.size(), o.putRequest())
 }
 
 // Delete deletes key, or a range with WithRange, WithPrefix or WithFromKey.
@@ -62,7 +70,11 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...Option) (*Delet
 	if err := o.validate("kv/deleterange"); err != nil {
 		return nil, err
 	}
-	return call[DeleteResponse](ctx, c, rpcDelete, o.size(), o.deleteRequest())
+	r, err := c.pinned(rpcDelete, &o)
+	if err != nil {
+		return nil, err
+	}
+	return call[DeleteResponse](ctx, c, r, o.size(), o.deleteRequest())
 }
 
 // DeleteRange deletes the keys in [key, end).

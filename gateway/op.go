@@ -52,6 +52,8 @@ type Op struct {
 	attachedKeys bool
 	// compaction
 	physical bool
+	// any call: the one member it goes to (WithEndpoint)
+	endpoint string
 
 	// txn
 	cmps []Cmp
@@ -62,6 +64,12 @@ type Op struct {
 // Option shapes an operation. Options that do not apply to an operation are
 // ignored by it.
 type Option func(*Op)
+
+// WithEndpoint sends the call to the member at url alone, once: it is neither
+// sent to another member nor retried. For per-member work (Status, Defragment,
+// HashKV, AlarmList, MoveLeader, Health) and for reading one member's own data
+// (Get with WithSerializable). url need not be one of the client's endpoints.
+func WithEndpoint(url string) Option { return func(o *Op) { o.endpoint = url } }
 
 // WithRange makes the operation cover the keys in [key, end).
 func WithRange(end string) Option { return func(o *Op) { o.end = []byte(end) } }

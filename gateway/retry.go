@@ -29,44 +29,47 @@ import (
 type rpc struct {
 	path       string
 	idempotent bool
+	// pin, if set, is the one member the call goes to (WithEndpoint): once,
+	// never to another.
+	pin *endpoint
 }
 
 var (
-	rpcRange        = rpc{"kv/range", true}
-	rpcPut          = rpc{"kv/put", false}
-	rpcDelete       = rpc{"kv/deleterange", false}
-	rpcTxn          = rpc{"kv/txn", false}
-	rpcTxnReadOnly  = rpc{"kv/txn", true}
-	rpcCompact      = rpc{"kv/compaction", false}
-	rpcGrant        = rpc{"lease/grant", false}
-	rpcRevoke       = rpc{"lease/revoke", false}
-	rpcTimeToLive   = rpc{"lease/timetolive", true}
-	rpcLeases       = rpc{"lease/leases", true}
-	rpcKeepAlive    = rpc{"lease/keepalive", true} // renewing twice is renewing
-	rpcWatch        = rpc{"watch", true}
-	rpcMemberList   = rpc{"cluster/member/list", true}
-	rpcMemberAdd    = rpc{"cluster/member/add", false}
-	rpcMemberRemove = rpc{"cluster/member/remove", false}
-	rpcMemberUpdate = rpc{"cluster/member/update", false}
-	rpcMemberPromo  = rpc{"cluster/member/promote", false}
-	rpcStatus       = rpc{"maintenance/status", true}
-	rpcAlarm        = rpc{"maintenance/alarm", true}
-	rpcDefragment   = rpc{"maintenance/defragment", true}
-	rpcHashKV       = rpc{"maintenance/hashkv", true}
-	rpcMoveLeader   = rpc{"maintenance/transfer-leadership", false}
-	rpcAuthenticate = rpc{"auth/authenticate", true}
-	rpcAuthEnable   = rpc{"auth/enable", false}
-	rpcAuthDisable  = rpc{"auth/disable", false}
-	rpcAuthStatus   = rpc{"auth/status", true}
-	rpcUserAdd      = rpc{"auth/user/add", false}
-	rpcUserDelete   = rpc{"auth/user/delete", false}
-	rpcUserGrant    = rpc{"auth/user/grant", false}
-	rpcUserRevoke   = rpc{"auth/user/revoke", false}
-	rpcUserPassword = rpc{"auth/user/changepw", false}
-	rpcRoleAdd      = rpc{"auth/role/add", false}
-	rpcRoleDelete   = rpc{"auth/role/delete", false}
-	rpcRoleGrant    = rpc{"auth/role/grant", false}
-	rpcRoleRevoke   = rpc{"auth/role/revoke", false}
+	rpcRange        = rpc{path: "kv/range", idempotent: true}
+	rpcPut          = rpc{path: "kv/put", idempotent: false}
+	rpcDelete       = rpc{path: "kv/deleterange", idempotent: false}
+	rpcTxn          = rpc{path: "kv/txn", idempotent: false}
+	rpcTxnReadOnly  = rpc{path: "kv/txn", idempotent: true}
+	rpcCompact      = rpc{path: "kv/compaction", idempotent: false}
+	rpcGrant        = rpc{path: "lease/grant", idempotent: false}
+	rpcRevoke       = rpc{path: "lease/revoke", idempotent: false}
+	rpcTimeToLive   = rpc{path: "lease/timetolive", idempotent: true}
+	rpcLeases       = rpc{path: "lease/leases", idempotent: true}
+	rpcKeepAlive    = rpc{path: "lease/keepalive", idempotent: true} // renewing twice is renewing
+	rpcWatch        = rpc{path: "watch", idempotent: true}
+	rpcMemberList   = rpc{path: "cluster/member/list", idempotent: true}
+	rpcMemberAdd    = rpc{path: "cluster/member/add", idempotent: false}
+	rpcMemberRemove = rpc{path: "cluster/member/remove", idempotent: false}
+	rpcMemberUpdate = rpc{path: "cluster/member/update", idempotent: false}
+	rpcMemberPromo  = rpc{path: "cluster/member/promote", idempotent: false}
+	rpcStatus       = rpc{path: "maintenance/status", idempotent: true}
+	rpcAlarm        = rpc{path: "maintenance/alarm", idempotent: true}
+	rpcDefragment   = rpc{path: "maintenance/defragment", idempotent: true}
+	rpcHashKV       = rpc{path: "maintenance/hashkv", idempotent: true}
+	rpcMoveLeader   = rpc{path: "maintenance/transfer-leadership", idempotent: false}
+	rpcAuthenticate = rpc{path: "auth/authenticate", idempotent: true}
+	rpcAuthEnable   = rpc{path: "auth/enable", idempotent: false}
+	rpcAuthDisable  = rpc{path: "auth/disable", idempotent: false}
+	rpcAuthStatus   = rpc{path: "auth/status", idempotent: true}
+	rpcUserAdd      = rpc{path: "auth/user/add", idempotent: false}
+	rpcUserDelete   = rpc{path: "auth/user/delete", idempotent: false}
+	rpcUserGrant    = rpc{path: "auth/user/grant", idempotent: false}
+	rpcUserRevoke   = rpc{path: "auth/user/revoke", idempotent: false}
+	rpcUserPassword = rpc{path: "auth/user/changepw", idempotent: false}
+	rpcRoleAdd      = rpc{path: "auth/role/add", idempotent: false}
+	rpcRoleDelete   = rpc{path: "auth/role/delete", idempotent: false}
+	rpcRoleGrant    = rpc{path: "auth/role/grant", idempotent: false}
+	rpcRoleRevoke   = rpc{path: "auth/role/revoke", idempotent: false}
 )
 
 // stage is how far a failed attempt got. Each *Error records one where it is
@@ -194,6 +197,12 @@ func (c *Client) onEndpoints(ctx context.Context, r rpc, try func(*endpoint) err
 	var lastErr error
 	for {
 		ep := c.pick(tried)
+		if r.pin != nil {
+			ep = r.pin
+			if len(tried) > 0 {
+				return lastErr
+			}
+		}
 		if ep == nil {
 			if wait == nil {
 				if c.retryTimeout < 0 {

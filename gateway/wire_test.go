@@ -483,7 +483,8 @@ func TestSyncWithoutClientURLs(t *testing.T) {
 // fails with ErrReplyTooLarge and is not read further; one of exactly the bound
 // is read.
 func TestReplySizeBound(t *testing.T) {
-	small := `{"header":{"revision":"7"},"count":"1"}`
+	// Larger than the fake's /version reply, which the same bound applies to.
+	small := `{"header":{"revision":"7"},"count":"1"}` + strings.Repeat(" ", 100)
 	for _, tc := range []struct {
 		name string
 		max  int64
