@@ -118,6 +118,80 @@ const (
 	PermReadWrite
 )
 
+// UnmarshalJSON accepts the permission's name ("READWRITE") or number.
+func (p *Permission) UnmarshalJSON(b []byte) error {
+	n, err := unmarshalEnum(b, map[string]int{"READ": 0, "WRITE": 1, "READWRITE": 2})
+	*p = Permission(n)
+	return err
+}
+
+// RolePermission is one permission of a role: what it may do with the keys
+// in [Key, RangeEnd) (Key alone when RangeEnd is empty).
+type RolePermission struct {
+	// Type is what the role may do.
+	Type Permission `json:"permType"`
+	// Key is the first key of the range.
+	Key []byte `json:"key"`
+	// RangeEnd is the end of the range, excluded; empty for Key alone.
+	RangeEnd []byte `json:"range_end"`
+}
+
+// UserListResponse is the result of UserList.
+type UserListResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Users are the names of every user.
+	Users []string `json:"users"`
+}
+
+// UserGetResponse is the result of UserGet.
+type UserGetResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Roles are the roles granted to the user.
+	Roles []string `json:"roles"`
+}
+
+// RoleListResponse is the result of RoleList.
+type RoleListResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Roles are the names of every role.
+	Roles []string `json:"roles"`
+}
+
+// RoleGetResponse is the result of RoleGet.
+type RoleGetResponse struct {
+	// Header is the reply's header: the revision it was served at, and which member served it.
+	Header Header `json:"header"`
+	// Perm are the role's permissions.
+	Perm []RolePermission `json:"perm"`
+}
+
+// UserList lists every user (root only).
+func (c *Client) UserList(ctx context.Context) (*UserListResponse, error) {
+	return call[UserListResponse](ctx, c, rpcUserList, 0, struct{}{})
+}
+
+// UserGet returns a user's roles, or an error matching ErrUserNotFound.
+func (c *Client) UserGet(ctx context.Context, name string) (*UserGetResponse, error) {
+	return call[UserGetResponse](ctx, c, rpcUserGet, 0, struct {
+		Name string `json:"name"`
+	}{name})
+}
+
+// RoleList lists every role (root only).
+func (c *Client) RoleList(ctx context.Context) (*RoleListResponse, error) {
+	return call[RoleListResponse](ctx, c, rpcRoleList, 0, struct{}{})
+}
+
+// RoleGet returns a role's permissions, or an error matching ErrRoleNotFound.
+func (c *Client) RoleGet(ctx context.Context, name string) (*RoleGetResponse, error) {
+	return call[RoleGetResponse](ctx, c, rpcRoleGet, 0, struct {
+		Role string `json:"role"`
+	}{name})
+}
+
 // AuthEnable turns authentication on. The user "root" with the role "root" must
 // exist first.
 func (c *Client) AuthEnable(ctx context.Context) (*AuthResponse, error) {

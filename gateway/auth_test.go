@@ -188,3 +188,44 @@ func TestAuthEnabledLater(t *testing.T) {
 		t.Fatalf("outside the granted prefix: %v", err)
 	}
 }
+
+// TestUsersAndRoles: the auth store can be read back, and each refusal has its
+// sentinel.
+func TestUsersAndRoles(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	tu.Must[*gateway.AuthResponse](t)(c.RoleAdd(ctx, "reader"))
+	tu.Must[*gateway.AuthResponse](t)(c.RoleGrantPermission(ctx, "reader", "cfg/", string(gateway.PrefixEnd([]byte("cfg/"))), gateway.PermRead))
+	tu.Must[*gateway.AuthResponse](t)(c.RoleGrantPermission(ctx, "reader", "one", "", gateway.PermReadWrite))
+	tu.Must[*gateway.AuthResponse](t)(c.UserAdd(ctx, "bob", "b0b-Secret-12"))
+	tu.Must[*gateway.AuthResponse](t)(c.UserGrantRole(ctx, "bob", "reader"))
+
+	eqStrings(t, "users", tu.Must[*gateway.UserListResponse](t)(c.UserList(ctx)).Users, "bob")
+	eqStrings(t, "bob's roles", tu.Must[*gateway.UserGetResponse](t)(c.UserGet(ctx, "bob")).Roles, "reader")
+	eqStrings(t, "roles", tu.Must[*gateway.RoleListResponse](t)(c.RoleList(ctx)).Roles, "reader")
+	perms := tu.Must[*gateway.RoleGetResponse](t)(c.RoleGet(ctx, "reader")).Perm
+	tu.Eq(t, "permissions", len(perms), 2)
+	byKey := map[string]gateway.RolePermission{}
+	for _, p := range perms {
+		byKey[string(p.Key)] = p
+	}
+	tu.Eq(t, "cfg/ permission", byKey["cfg/"].Type, gateway.PermRead)
+	tu.Eq(t, "cfg/ range end", string(byKey["cfg/"].RangeEnd), "cfg0")
+	tu.Eq(t, "one permission", byKey["one"].Type, gateway.PermReadWrite)
+	tu.Eq(t, "one range end", string(byKey["one"].RangeEnd), "")
+
+	_, err := c.UserAdd(ctx, "bob", "x")
+	isErr(t, err, gateway.ErrUserExists)
+	_, err = c.UserGet(ctx, "carol")
+	isErr(t, err, gateway.ErrUserNotFound)
+	_, err = c.RoleAdd(ctx, "reader")
+	isErr(t, err, gateway.ErrRoleExists)
+	_, err = c.RoleGet(ctx, "writer")
+	isErr(t, err, gateway.ErrRoleNotFound)
+	tu.Must[*gateway.AuthResponse](t)(c.RoleAdd(ctx, "writer"))
+	_, err = c.UserRevokeRole(ctx, "bob", "writer")
+	isErr(t, err, gateway.ErrRoleNotGranted)
+	_, err = c.RoleRevokePermission(ctx, "writer", "cfg/", "")
+	isErr(t, err, gateway.ErrPermissionNotGranted)
+}

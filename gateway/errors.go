@@ -45,6 +45,19 @@ var (
 	ErrAuthFailed = errors.New("gateway: authentication failed")
 	// ErrAuthNotEnabled: an auth call was made while authentication is disabled.
 	ErrAuthNotEnabled = errors.New("gateway: authentication is not enabled")
+	// ErrUserExists: UserAdd of a user that exists already.
+	ErrUserExists = errors.New("gateway: user already exists")
+	// ErrUserNotFound: no user has that name.
+	ErrUserNotFound = errors.New("gateway: user not found")
+	// ErrRoleExists: RoleAdd of a role that exists already.
+	ErrRoleExists = errors.New("gateway: role already exists")
+	// ErrRoleNotFound: no role has that name.
+	ErrRoleNotFound = errors.New("gateway: role not found")
+	// ErrRoleNotGranted: UserRevokeRole of a role the user does not have.
+	ErrRoleNotGranted = errors.New("gateway: role not granted to the user")
+	// ErrPermissionNotGranted: RoleRevokePermission of a permission the role
+	// does not have.
+	ErrPermissionNotGranted = errors.New("gateway: permission not granted to the role")
 	// ErrEmptyKey: a key is required and was empty.
 	ErrEmptyKey = errors.New("gateway: key is empty")
 	// ErrKeyNotFound: the key does not exist (GetOne).

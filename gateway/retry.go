@@ -70,6 +70,10 @@ var (
 	rpcRoleDelete   = rpc{path: "auth/role/delete", idempotent: false}
 	rpcRoleGrant    = rpc{path: "auth/role/grant", idempotent: false}
 	rpcRoleRevoke   = rpc{path: "auth/role/revoke", idempotent: false}
+	rpcUserList     = rpc{path: "auth/user/list", idempotent: true}
+	rpcUserGet      = rpc{path: "auth/user/get", idempotent: true}
+	rpcRoleList     = rpc{path: "auth/role/list", idempotent: true}
+	rpcRoleGet      = rpc{path: "auth/role/get", idempotent: true}
 )
 
 // stage is how far a failed attempt got. Each *Error records one where it is
