@@ -141,3 +141,8 @@ func Leader(ctx context.Context, c *gateway.Client, name string) (*gateway.KeyVa
 	}
 	return &r.Kvs[0], nil
 }
+
+// Held asks the server whether this Election holds its leadership now: its key is there
+// with its token and still first in line. It answers for this moment only;
+// guard writes with IsOwner rather than checking first.
+func (e *Election) Held(ctx context.Context) (bool, error) { return e.k.Held(ctx) }

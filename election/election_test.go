@@ -102,6 +102,19 @@ func TestElection(t *testing.T) {
 
 // TestResume: a candidate that restarts with its lease keeps its place and
 // proclaims its new value.
+// TestHeld: Held asks the server whether the candidate leads now.
+func TestHeld(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	a := election.New(tu.Lease(t, ctx, c, 30), "held-el")
+	tu.Eq(t, "before Campaign", tu.Must[bool](t)(a.Held(ctx)), false)
+	tu.NoErr(t, a.Campaign(ctx, "a"))
+	tu.Eq(t, "leading", tu.Must[bool](t)(a.Held(ctx)), true)
+	tu.NoErr(t, a.Resign(ctx))
+	tu.Eq(t, "after Resign", tu.Must[bool](t)(a.Held(ctx)), false)
+}
+
 func TestResume(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)

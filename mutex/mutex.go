@@ -25,10 +25,11 @@ func New(l *lease.Lease, name string) *Mutex {
 }
 
 // Acquire grants a lease of ttl seconds and locks name with it: etcd3gw's
-// lock(id, ttl) in one call. Unlock releases the lock and revokes the lease;
-// when Acquire fails, the lease is revoked before it returns.
-func Acquire(ctx context.Context, c *gateway.Client, name string, ttl int64) (*Mutex, error) {
-	l, err := lease.New(ctx, c, lease.WithTTL(ttl))
+// lock(id, ttl) in one call. opts shape the lease further (lease.WithLogger,
+// lease.WithID to resume one, …). Unlock releases the lock and revokes the
+// lease; when Acquire fails, the lease is revoked before it returns.
+func Acquire(ctx context.Context, c *gateway.Client, name string, ttl int64, opts ...lease.Option) (*Mutex, error) {
+	l, err := lease.New(ctx, c, append([]lease.Option{lease.WithTTL(ttl)}, opts...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -96,3 +97,8 @@ func (m *Mutex) Lease() *lease.Lease { return m.k.Lease() }
 // noValue is what a lock's key holds: nothing (clientv3 and etcdctl put
 // nothing there either).
 const noValue = ""
+
+// Held asks the server whether this Mutex holds its lock now: its key is there
+// with its token and still first in line. It answers for this moment only;
+// guard writes with IsOwner rather than checking first.
+func (m *Mutex) Held(ctx context.Context) (bool, error) { return m.k.Held(ctx) }

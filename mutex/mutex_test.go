@@ -521,3 +521,61 @@ func TestHandoffRequestsFlat(t *testing.T) {
 		}
 	}
 }
+
+// TestHeld: Held asks the server: true while the lock is held, false once its
+// key is gone (before any loss signal), false for a waiter and after Unlock.
+func TestHeld(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	held := func(h interface {
+		Held(context.Context) (bool, error)
+	}) bool {
+		return tu.Must[bool](t)(h.Held(ctx))
+	}
+
+	m := mutex.New(tu.Lease(t, ctx, c, 30), "held")
+	tu.Eq(t, "held before Lock", held(m), false)
+	tu.NoErr(t, m.Lock(ctx))
+	tu.Eq(t, "held after Lock", held(m), true)
+	w := mutex.New(tu.Lease(t, ctx, c, 30), "held")
+	waiting := tu.Async(ctx, w.Lock)
+	tu.WaitKeys(t, ctx, c, "held/", 2)
+	tu.Eq(t, "a waiter holds", held(w), false)
+	// Someone deletes the holder's key: Held says so at once.
+	tu.Must[*gateway.DeleteResponse](t)(c.Delete(ctx, m.Key()))
+	tu.Eq(t, "held after its key was deleted", held(m), false)
+	tu.NoErr(t, <-waiting)
+	tu.Eq(t, "the waiter, now first", held(w), true)
+	tu.Is(t, m.Unlock(ctx), mutex.ErrLost)
+	tu.NoErr(t, w.Unlock(ctx))
+	tu.Eq(t, "held after Unlock", held(w), false)
+
+	// A semaphore of two: two hold, the third waits.
+	var sems []*mutex.Semaphore
+	for range 3 {
+		sems = append(sems, tu.Must[*mutex.Semaphore](t)(mutex.NewSemaphore(tu.Lease(t, ctx, c, 30), "held-sem", 2)))
+	}
+	tu.NoErr(t, sems[0].Acquire(ctx))
+	tu.NoErr(t, sems[1].Acquire(ctx))
+	third := tu.Async(ctx, sems[2].Acquire)
+	tu.WaitKeys(t, ctx, c, "held-sem/", 3)
+	tu.Eq(t, "first slot", held(sems[0]), true)
+	tu.Eq(t, "second slot", held(sems[1]), true)
+	tu.Eq(t, "waiting for a slot", held(sems[2]), false)
+	tu.NoErr(t, sems[0].Release(ctx))
+	tu.NoErr(t, <-third)
+	tu.Eq(t, "third, after a release", held(sems[2]), true)
+	tu.NoErr(t, sems[1].Release(ctx))
+	tu.NoErr(t, sems[2].Release(ctx))
+
+	// Both modes of an RWMutex.
+	rw := mutex.NewRWMutex(tu.Lease(t, ctx, c, 30), "held-rw")
+	tu.NoErr(t, rw.RLock(ctx))
+	tu.Eq(t, "read lock", held(rw), true)
+	tu.NoErr(t, rw.RUnlock(ctx))
+	tu.NoErr(t, rw.Lock(ctx))
+	tu.Eq(t, "write lock", held(rw), true)
+	tu.NoErr(t, rw.Unlock(ctx))
+	tu.Eq(t, "after Unlock", held(rw), false)
+}

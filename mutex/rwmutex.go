@@ -139,3 +139,8 @@ func (rw *RWMutex) Done() <-chan struct{} { return rw.Context().Done() }
 
 // Lease is the lease the lock is held through.
 func (rw *RWMutex) Lease() *lease.Lease { return rw.read.Lease() }
+
+// Held asks the server whether this RWMutex holds the lock now, in the mode it
+// holds: its key is there with its token and still admitted. It answers for
+// this moment only; guard writes with IsOwner rather than checking first.
+func (rw *RWMutex) Held(ctx context.Context) (bool, error) { return rw.current().Held(ctx) }

@@ -116,3 +116,8 @@ func (s *Semaphore) Done() <-chan struct{} { return s.k.Context().Done() }
 
 // Lease is the lease the slot is held through.
 func (s *Semaphore) Lease() *lease.Lease { return s.k.Lease() }
+
+// Held asks the server whether this Semaphore holds its slot now: its key is there
+// with its token and still first in line. It answers for this moment only;
+// guard writes with IsOwner rather than checking first.
+func (s *Semaphore) Held(ctx context.Context) (bool, error) { return s.k.Held(ctx) }

@@ -298,6 +298,25 @@ func (t *Ticket) remove(rev int64) {
 	_, _, _ = fence.Commit(ctx, t.c.Txn().If(cmp).Then(gateway.OpDelete(t.key)))
 }
 
+// Held asks the server whether the ticket holds now: its key exists with the
+// create revision it was admitted with, and the policy still admits it. Not
+// held as far as this process knows, it is false without asking.
+func (t *Ticket) Held(ctx context.Context) (bool, error) {
+	rev := t.Token()
+	if rev == 0 {
+		return false, nil
+	}
+	r, err := t.c.Txn().Then(append([]gateway.Op{gateway.OpGet(t.key)}, t.policy.Waiting.Reads(rev)...)...).Commit(ctx)
+	if err != nil {
+		return false, fmt.Errorf("checking %s: %w", t.key, err)
+	}
+	own := r.Responses[0].Get.Kvs
+	if len(own) == 0 || own[0].CreateRevision != rev {
+		return false, nil
+	}
+	return t.policy.Waiting.Decide(r.Responses[1:], rev).Admitted, nil
+}
+
 // Token is the create revision of the held key, 0 when not held.
 func (t *Ticket) Token() int64 {
 	t.mu.Lock()
