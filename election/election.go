@@ -53,6 +53,20 @@ func New(l *lease.Lease, name string) *Election {
 	return &Election{k: ticket.New(l, fmt.Sprintf("%s%x", pfx, l.ID()), ticket.Exclusive(pfx), ticketErrors), name: name}
 }
 
+// Resume makes a candidate that leads in term rev (its Token from before a
+// restart, on the same lease: lease.WithID) without campaigning again, as
+// clientv3's ResumeElection does, after asking the server: its key must be
+// there with that term, first in line. Otherwise it fails at once, with an
+// error matching ErrLost when that term is over (the key is gone or newer) and
+// ErrNotLeader when another candidate leads; Campaign would wait instead.
+func Resume(ctx context.Context, l *lease.Lease, name string, rev int64) (*Election, error) {
+	e := New(l, name)
+	if err := e.k.Resume(ctx, rev); err != nil {
+		return nil, fmt.Errorf("election %s: %w", name, err)
+	}
+	return e, nil
+}
+
 // Campaign waits until this candidate leads, with value as its proclamation.
 // When ctx ends first, the candidate's key is removed and ctx's error
 // returned; when its lease ends first, the error matches ErrLost.

@@ -134,6 +134,49 @@ func TestResume(t *testing.T) {
 	tu.NoErr(t, e2.Resign(ctx))
 }
 
+// TestResumeTerm: after a restart on the same lease, Resume takes up the term
+// it had without campaigning, and refuses a term that is over or one that does
+// not lead.
+func TestResumeTerm(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints())
+	restart := func(l *lease.Lease) *lease.Lease {
+		l.Orphan()
+		return tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithID(l.ID())))
+	}
+	l := tu.Must[*lease.Lease](t)(lease.New(ctx, c, lease.WithTTL(30)))
+	e := election.New(l, "rt")
+	tu.NoErr(t, e.Campaign(ctx, "before"))
+	term := e.Token()
+
+	l = restart(l)
+	e2 := tu.Must[*election.Election](t)(election.Resume(ctx, l, "rt", term))
+	tu.Eq(t, "term", e2.Token(), term)
+	tu.Eq(t, "leading", tu.Must[bool](t)(e2.Held(ctx)), true)
+	r := tu.Must[*gateway.TxnResponse](t)(c.Txn().If(e2.IsOwner()).Then(gateway.OpPut("rt-data", "x")).Commit(ctx))
+	tu.Eq(t, "guarded write", r.Succeeded, true)
+
+	// A term that is over: refused, not waited for.
+	l = restart(l)
+	_, err := election.Resume(ctx, l, "rt", term+1)
+	tu.Is(t, err, election.ErrLost)
+
+	// A term that does not lead: refused.
+	other := election.New(tu.Lease(t, ctx, c, 30), "rt-2")
+	tu.NoErr(t, other.Campaign(ctx, "first"))
+	late := election.New(l, "rt-2")
+	waiting := tu.Async(ctx, func(ctx context.Context) error { return late.Campaign(ctx, "second") })
+	tu.WaitKeys(t, ctx, c, "rt-2/", 2)
+	kvs := tu.Must[*gateway.GetResponse](t)(c.Get(ctx, late.Key()))
+	l = restart(l)
+	_, err = election.Resume(ctx, l, "rt-2", kvs.Kvs[0].CreateRevision)
+	tu.Is(t, err, election.ErrNotLeader)
+	tu.NoErr(t, other.Resign(ctx))
+	<-waiting // the orphaned campaign ends with its lease
+	tu.NoErr(t, l.Close(ctx))
+}
+
 // TestLeaderFailover: three candidates on a 3-member cluster. The leader's
 // client talks to one member only, which is paused past the leader's TTL:
 // the old leader's signal fires first, then exactly one new leader takes over

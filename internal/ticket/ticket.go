@@ -298,6 +298,40 @@ func (t *Ticket) remove(rev int64) {
 	_, _, _ = fence.Commit(ctx, t.c.Txn().If(cmp).Then(gateway.OpDelete(t.key)))
 }
 
+// Resume takes the ticket as held at create revision rev, known from before a
+// restart on the same lease, without waiting: the server must show its key with
+// that revision, admitted. It fails with an error matching Lost when the key is
+// gone or is another one, NotHeld when it is there but not admitted, InUse when
+// another ticket of this process holds the key.
+func (t *Ticket) Resume(ctx context.Context, rev int64) error {
+	if t.l.Err() != nil {
+		return t.leaseEnded()
+	}
+	if prev, loaded := inUse.LoadOrStore(t.key, t); loaded {
+		if p := prev.(*Ticket); p == t || p.l.Err() == nil || !inUse.CompareAndSwap(t.key, prev, t) {
+			return fmt.Errorf("%w: %s", t.errs.InUse, t.key)
+		}
+	}
+	r, err := t.c.Txn().Then(append([]gateway.Op{gateway.OpGet(t.key)}, t.policy.Waiting.Reads(rev)...)...).Commit(ctx)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("resuming %s: %w", t.key, err)
+	case len(r.Responses[0].Get.Kvs) == 0 || r.Responses[0].Get.Kvs[0].CreateRevision != rev:
+		err = t.lost(fmt.Errorf("%s at revision %d is gone", t.key, rev))
+	case !t.policy.Waiting.Decide(r.Responses[1:], rev).Admitted:
+		err = fmt.Errorf("%w: %s at revision %d is not first in line", t.errs.NotHeld, t.key, rev)
+	}
+	if err != nil {
+		inUse.CompareAndDelete(t.key, t)
+		return err
+	}
+	t.mu.Lock()
+	t.resumed = true
+	t.mu.Unlock()
+	t.held(rev, r.Header.Revision)
+	return nil
+}
+
 // Held asks the server whether the ticket holds now: its key exists with the
 // create revision it was admitted with, and the policy still admits it. Not
 // held as far as this process knows, it is false without asking.
