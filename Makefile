@@ -35,9 +35,9 @@ else
 TEST_NEEDS := etcd etcd-image
 endif
 
-.PHONY: test check release-check mutants mutants-apply fuzz etcd etcd34 docker-engine etcd-image test-versions bench soak vet staticcheck clean
+.PHONY: test check release-check mutants mutants-apply fuzz etcd debs docker-engine etcd-image test-versions bench soak vet staticcheck clean
 
-etcd: $(ETCD_BINS) etcd34
+etcd: $(ETCD_BINS) debs
 
 $(BIN)/etcd-%: tools/etcd/v%/go.mod tools/etcd/v%/main.go
 	@mkdir -p $(BIN)
@@ -48,11 +48,18 @@ $(BIN)/etcdctl-%: tools/etcdctl/v%/go.mod tools/etcdctl/v%/main.go
 	@mkdir -p $(BIN)
 	cd tools/etcdctl/v$* && CGO_ENABLED=0 go build -trimpath -o $@ .
 
-# Debian's etcd-server package is etcd $(ETCD_DEBIAN); it starts nothing on install.
-etcd34:
-	@test -x /usr/bin/etcd || { \
-	  command -v apt-get >/dev/null || { echo "need /usr/bin/etcd (etcd $(ETCD_DEBIAN)): install Debian's etcd-server" >&2; exit 1; }; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server >/dev/null; }
+# Debian's packages the tests need: etcd-server (etcd $(ETCD_DEBIAN); it starts
+# nothing on install) and python3-etcd3gw (the Python client whose locks the
+# interop tests meet), installed together when either is missing.
+debs:
+	@missing=""; \
+	test -x /usr/bin/etcd || missing="$$missing etcd-server"; \
+	/usr/bin/python3 -c 'import etcd3gw' 2>/dev/null || missing="$$missing python3-etcd3gw"; \
+	if [ -n "$$missing" ]; then \
+	  command -v apt-get >/dev/null || { echo "need Debian's$$missing" >&2; exit 1; }; \
+	  echo "== installing Debian's$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 # A Docker engine: the one that answers, or (on CI) Debian's, started here.
 docker-engine:

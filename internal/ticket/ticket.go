@@ -57,6 +57,12 @@ type Policy struct {
 	// ticket created at rev, before Acquire returns (the semaphore marks its key
 	// there, to wake the waiter behind it).
 	OnAdmit func(ctx context.Context, t *Ticket, rev int64) error
+	// OneKey: every contender creates the same key, holding its own value
+	// (etcd3gw's and tooz's layout). A ticket that finds the key with another
+	// value waits for its deletion and tries again; one that finds its own
+	// value holds it (its earlier create took effect). There is no line, so no
+	// fairness.
+	OneKey bool
 }
 
 // Check is a set of reads and the decision from their results.
@@ -157,6 +163,53 @@ func (t *Ticket) acquire(ctx context.Context, value string, try bool) error {
 	if t.l.Err() != nil {
 		return t.leaseEnded()
 	}
+	if err := t.claimKey(); err != nil {
+		return err
+	}
+	var c created
+	var err error
+	for {
+		c, err = t.create(ctx, value)
+		switch {
+		case err != nil:
+		case c.other != nil: // OneKey: another holds the key
+			if try {
+				err = fmt.Errorf("%w: %s", t.errs.Busy, t.key)
+				break
+			}
+			if err = t.block(ctx, Verdict{Key: t.key, DeletesOnly: true}, c.at); err == nil {
+				continue
+			}
+		case c.in:
+			t.held(c.rev, 0)
+		default:
+			err = t.wait(ctx, c.rev, try)
+		}
+		break
+	}
+	if err != nil {
+		t.unclaimKey()
+		if c.rev != 0 || errors.Is(err, gateway.ErrOutcomeUnknown) || ctx.Err() != nil {
+			t.remove(c.rev, value)
+		}
+	}
+	return err
+}
+
+// unclaimKey undoes claimKey.
+func (t *Ticket) unclaimKey() {
+	if !t.policy.OneKey {
+		inUse.CompareAndDelete(t.key, t)
+	}
+}
+
+// claimKey registers the ticket's key as this process's (inUse). A OneKey
+// ticket needs no registration: its value tells it from every other contender,
+// in this process or not.
+func (t *Ticket) claimKey() error {
+	if t.policy.OneKey {
+		return nil
+	}
 	if prev, loaded := inUse.LoadOrStore(t.key, t); loaded {
 		// A ticket whose lease has ended holds nothing any more: a successor
 		// on an adopted lease may take its key over.
@@ -164,25 +217,23 @@ func (t *Ticket) acquire(ctx context.Context, value string, try bool) error {
 			return fmt.Errorf("%w: %s", t.errs.InUse, t.key)
 		}
 	}
-	rev, in, err := t.create(ctx, value)
-	if err == nil && !in {
-		err = t.wait(ctx, rev, try)
-	} else if err == nil {
-		t.held(rev, 0)
-	}
-	if err != nil {
-		inUse.CompareAndDelete(t.key, t)
-		if rev != 0 || errors.Is(err, gateway.ErrOutcomeUnknown) || ctx.Err() != nil {
-			t.remove(rev)
-		}
-	}
-	return err
+	return nil
+}
+
+// created is what a create found: the key's create revision (if the key is
+// the ticket's own), whether AtCreate admits it, or (OneKey) the key of
+// another holder and the revision it was read at.
+type created struct {
+	rev   int64
+	in    bool
+	other *gateway.KeyValue
+	at    int64
 }
 
 // create puts the key unless it exists (a ticket resumed after a restart, or a
-// create whose reply was lost), in one txn with the policy's AtCreate reads. It
-// returns the key's create revision and whether AtCreate admits it.
-func (t *Ticket) create(ctx context.Context, value string) (rev int64, in bool, err error) {
+// create whose reply was lost; or, OneKey, another's hold), in one txn with the
+// policy's AtCreate reads.
+func (t *Ticket) create(ctx context.Context, value string) (created, error) {
 	first := t.policy.AtCreate.Reads(0)
 	// The key's name is the ticket's alone: creating it again after an unknown
 	// outcome finds it there, and reads it.
@@ -191,20 +242,23 @@ func (t *Ticket) create(ctx context.Context, value string) (rev int64, in bool, 
 		Then(append([]gateway.Op{gateway.OpPut(t.key, value, gateway.WithLease(t.l.ID()))}, first...)...).
 		Else(append([]gateway.Op{gateway.OpGet(t.key)}, first...)...))
 	if err != nil {
-		return 0, false, fmt.Errorf("creating %s: %w", t.key, err)
+		return created{}, fmt.Errorf("creating %s: %w", t.key, err)
 	}
-	rev = r.Header.Revision
-	t.mu.Lock()
-	t.resumed = !r.Succeeded
-	t.mu.Unlock()
+	rev := r.Header.Revision
 	if !r.Succeeded {
 		kvs := r.Responses[0].Get.Kvs
 		if len(kvs) == 0 { // deleted between compare and read: cannot happen in one txn
-			return 0, false, fmt.Errorf("%s vanished inside a txn", t.key)
+			return created{}, fmt.Errorf("%s vanished inside a txn", t.key)
+		}
+		if t.policy.OneKey && string(kvs[0].Value) != value {
+			return created{other: &kvs[0], at: r.Header.Revision}, nil
 		}
 		rev = kvs[0].CreateRevision
 	}
-	return rev, t.policy.AtCreate.Decide(r.Responses[1:], rev).Admitted, nil
+	t.mu.Lock()
+	t.resumed = !r.Succeeded
+	t.mu.Unlock()
+	return created{rev: rev, in: t.policy.AtCreate.Decide(r.Responses[1:], rev).Admitted}, nil
 }
 
 // wait looks again, and waits, until the ticket at rev is admitted.
@@ -288,11 +342,14 @@ func (t *Ticket) held(rev, at int64) {
 // remove deletes the key created at rev, if it is still that key, after the
 // caller's ctx has ended: it uses its own bounded context. A key it cannot
 // remove goes with its lease.
-func (t *Ticket) remove(rev int64) {
+func (t *Ticket) remove(rev int64, value string) {
 	ctx, cancel := context.WithTimeout(context.Background(), CleanupTimeout)
 	defer cancel()
 	cmp := gateway.CmpCreateRevision(t.key, gateway.Equal, rev)
-	if rev == 0 { // the create's outcome is unknown: the key, if any, is ours by name
+	switch {
+	case rev == 0 && t.policy.OneKey: // the create's outcome is unknown: the key is ours if it holds our value
+		cmp = gateway.CmpValue(t.key, gateway.Equal, value)
+	case rev == 0: // the create's outcome is unknown: the key, if any, is ours by name
 		cmp = gateway.CmpLease(t.key, gateway.Equal, t.l.ID())
 	}
 	_, _, _ = fence.Commit(ctx, t.c.Txn().If(cmp).Then(gateway.OpDelete(t.key)))
@@ -307,10 +364,8 @@ func (t *Ticket) Resume(ctx context.Context, rev int64) error {
 	if t.l.Err() != nil {
 		return t.leaseEnded()
 	}
-	if prev, loaded := inUse.LoadOrStore(t.key, t); loaded {
-		if p := prev.(*Ticket); p == t || p.l.Err() == nil || !inUse.CompareAndSwap(t.key, prev, t) {
-			return fmt.Errorf("%w: %s", t.errs.InUse, t.key)
-		}
+	if err := t.claimKey(); err != nil {
+		return err
 	}
 	r, err := t.c.Txn().Then(append([]gateway.Op{gateway.OpGet(t.key)}, t.policy.Waiting.Reads(rev)...)...).Commit(ctx)
 	switch {
@@ -322,7 +377,7 @@ func (t *Ticket) Resume(ctx context.Context, rev int64) error {
 		err = fmt.Errorf("%w: %s at revision %d is not first in line", t.errs.NotHeld, t.key, rev)
 	}
 	if err != nil {
-		inUse.CompareAndDelete(t.key, t)
+		t.unclaimKey()
 		return err
 	}
 	t.mu.Lock()
@@ -462,7 +517,7 @@ func (t *Ticket) Release(ctx context.Context) error {
 	t.mu.Lock()
 	t.rev, t.seenAt = 0, 0
 	t.mu.Unlock()
-	inUse.CompareAndDelete(t.key, t)
+	t.unclaimKey()
 	switch {
 	case wasLost != nil:
 		return wasLost
@@ -510,6 +565,16 @@ func NoneBefore(pfx string) Check {
 			return Verdict{Key: string(kvs[0].Key), DeletesOnly: true}
 		},
 	}
+}
+
+// OneKeyPolicy is the policy of a lock that is one key for every contender
+// (etcd3gw's and tooz's layout): whoever creates it holds it.
+func OneKeyPolicy() *Policy {
+	in := Check{
+		Reads:  func(int64) []gateway.Op { return nil },
+		Decide: func([]gateway.OpResponse, int64) Verdict { return admitted },
+	}
+	return &Policy{AtCreate: in, Waiting: in, OneKey: true}
 }
 
 // Exclusive is the policy of a ticket admitted when its key is the oldest under
