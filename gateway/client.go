@@ -109,6 +109,10 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// Logger returns Config.Logger, or a logger that discards, never nil. Leases
+// and the recipes built on a client log through it unless told otherwise.
+func (c *Client) Logger() *slog.Logger { return c.log }
+
 // Endpoints returns the base URLs the client talks to.
 func (c *Client) Endpoints() []string {
 	eps := *c.eps.Load()

@@ -83,6 +83,7 @@ func WithID(id int64) Option { return func(o *options) { o.id = id } }
 func WithMargin(d time.Duration) Option { return func(o *options) { o.margin = d } }
 
 // WithLogger logs renewal failures at debug level and losses at warn level.
+// Without it the lease logs through its client's logger (Config.Logger).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // Lease is a lease kept alive in the background. Its methods are safe for
@@ -138,7 +139,7 @@ func New(ctx context.Context, c *gateway.Client, opts ...Option) (*Lease, error)
 		l.margin = l.ttl / 6
 	}
 	if l.log == nil {
-		l.log = slog.New(slog.DiscardHandler)
+		l.log = c.Logger()
 	}
 	l.deadline = sent.Add(l.ttl - l.margin)
 	l.ctx, l.end = context.WithCancelCause(context.Background())
@@ -154,6 +155,10 @@ func (l *Lease) TTL() time.Duration { return l.ttl }
 
 // Client is the gateway client the lease is renewed through.
 func (l *Lease) Client() *gateway.Client { return l.c }
+
+// Logger is the logger the lease logs through (WithLogger, or its client's);
+// the locks, elections and queues held through it log there too.
+func (l *Lease) Logger() *slog.Logger { return l.log }
 
 // Done is closed when the lease ends: lost, closed or orphaned.
 func (l *Lease) Done() <-chan struct{} { return l.ctx.Done() }

@@ -579,3 +579,26 @@ func TestHeld(t *testing.T) {
 	tu.NoErr(t, rw.Unlock(ctx))
 	tu.Eq(t, "after Unlock", held(rw), false)
 }
+
+// TestLogsThroughClient: a lease and the lock held through it log through the
+// client's logger: the lease's loss, and the lock's.
+func TestLogsThroughClient(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	var logs tu.LogBuffer
+	c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.Logger = logs.Logger() })
+	l := tu.Lease(t, ctx, c, 30)
+	m := mutex.New(l, "logged")
+	tu.NoErr(t, m.Lock(ctx))
+	done := m.Done()
+	tu.Must[*gateway.LeaseRevokeResponse](t)(c.Revoke(ctx, l.ID()))
+	<-done
+	if !logs.Has("level=WARN", "msg=lost", "key=logged/") {
+		t.Errorf("no warning of the lost lock in the client's log")
+	}
+	<-l.Done()
+	if !logs.Has("level=WARN", `msg="lease lost"`) {
+		t.Errorf("no warning of the lost lease in the client's log")
+	}
+	tu.Is(t, m.Unlock(ctx), mutex.ErrLost)
+}

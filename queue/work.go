@@ -255,6 +255,9 @@ func (q *WorkQueue) deliver(ctx context.Context, p pendingClaim, val []byte, att
 		q.remember(p)
 		return found{}, err
 	}
+	if err == nil {
+		p.l.Logger().Warn("work item dead-lettered", "queue", q.name, "key", p.key, "deliveries", attempts)
+	}
 	return found{kind: lookAgain}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -136,6 +137,9 @@ func (t *Ticket) Resumed() bool {
 	defer t.mu.Unlock()
 	return t.resumed
 }
+
+// log is the logger of the ticket's lease.
+func (t *Ticket) log() *slog.Logger { return t.l.Logger() }
 
 // lost wraps cause so that it matches the Lost sentinel.
 func (t *Ticket) lost(cause error) error { return fmt.Errorf("%w: %w", t.errs.Lost, cause) }
@@ -454,7 +458,7 @@ func (t *Ticket) watchLoss(ctx context.Context, rev, from int64, joined chan str
 		_ = await.Change(ctx, t.c, t.key, from, nil, gateway.WithFilterPut())
 		switch {
 		case t.l.Err() != nil:
-			lose(t.lost(t.leaseEnded()))
+			t.signalLoss(lose, t.lost(t.leaseEnded()))
 			return
 		case ctx.Err() != nil: // stopped by Release, which set the cause
 			return
@@ -465,18 +469,25 @@ func (t *Ticket) watchLoss(ctx context.Context, rev, from int64, joined chan str
 		r, gerr := t.c.Get(ctx, t.key)
 		if gerr == nil {
 			if len(r.Kvs) == 0 || r.Kvs[0].CreateRevision != rev {
-				lose(t.gone(ctx, "while held"))
+				t.signalLoss(lose, t.gone(ctx, "while held"))
 				return
 			}
 			from = r.Header.Revision
 			retry.Reset()
 			continue
 		}
+		t.log().Debug("loss watcher cannot read its key; trying again", "key", t.key, "err", gerr)
 		select {
 		case <-time.After(retry.NextBackOff()):
 		case <-ctx.Done():
 		}
 	}
+}
+
+// signalLoss ends the held ticket's context with cause, and logs it.
+func (t *Ticket) signalLoss(end context.CancelCauseFunc, cause error) {
+	t.log().Warn("lost", "key", t.key, "err", cause)
+	end(cause)
 }
 
 // Release deletes the key, fenced by its create revision so that a late or
