@@ -602,3 +602,78 @@ func TestLogsThroughClient(t *testing.T) {
 	}
 	tu.Is(t, m.Unlock(ctx), mutex.ErrLost)
 }
+
+// TestLocker: the sync.Locker excludes across Lockers as a sync.Mutex would,
+// and reports instead of panicking.
+func TestLocker(t *testing.T) {
+	cl := etcdtest.Single(t)
+	c := tu.Client(t, cl.Endpoints())
+	var mu sync.Mutex
+	var errs []error
+	onError := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	lockers := []sync.Locker{mutex.NewLocker(c, "locker", 10, onError), mutex.NewLocker(c, "locker", 10, onError)}
+	counter, inside := 0, atomic.Int32{}
+	var wg sync.WaitGroup
+	for _, l := range lockers {
+		wg.Go(func() {
+			for range 20 {
+				l.Lock()
+				if inside.Add(1) != 1 {
+					t.Error("two holders at once")
+				}
+				counter++ // a plain int: the lock is what keeps this right
+				inside.Add(-1)
+				l.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	tu.Eq(t, "counter", counter, 40)
+	mu.Lock()
+	tu.Eq(t, "errors while the cluster was fine", len(errs), 0)
+	mu.Unlock()
+	lockers[0].Unlock() // not locked: reported, not a panic
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 1 {
+		t.Fatalf("errors after an Unlock without Lock: %v", errs)
+	}
+	tu.Is(t, errs[0], mutex.ErrNotLocked)
+}
+
+// TestLockerThroughOutage: with the cluster down, Lock keeps trying and
+// reports each failure; it holds the lock once the cluster is back.
+func TestLockerThroughOutage(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.RetryTimeout = -1 })
+	failures := make(chan error, 100)
+	l := mutex.NewLocker(c, "locker-outage", 10, func(err error) {
+		select {
+		case failures <- err:
+		default:
+		}
+	})
+	m := cl.Members[0]
+	m.Kill()
+	locked := make(chan struct{})
+	go func() { l.Lock(); close(locked) }()
+	select {
+	case err := <-failures:
+		t.Logf("reported while down: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no failure reported while the cluster was down")
+	}
+	tu.NoErr(t, m.Start())
+	tu.NoErr(t, m.WaitHealthy(ctx))
+	select {
+	case <-locked:
+	case <-ctx.Done():
+		t.Fatal("Lock did not get the lock once the cluster was back")
+	}
+	l.Unlock()
+}
