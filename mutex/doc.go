@@ -22,6 +22,11 @@
 // this package, one using clientv3's concurrency.Mutex and `etcdctl lock`
 // exclude each other on the same name.
 //
+// KeyLock takes a lock in the layout of the Python client etcd3gw's Lock, or of
+// tooz's etcd3gw driver (one key, holding a token), so that Go and Python
+// services exclude each other on one name. Locker adapts a lock to
+// sync.Locker without ever panicking.
+//
 // A paused process cannot notice anything while it is paused, and its lease may
 // expire meanwhile: guard the writes a lock protects with IsOwner (or compare
 // Token in your store) rather than trusting that the lock is still held.
