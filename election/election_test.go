@@ -116,6 +116,29 @@ func TestHeld(t *testing.T) {
 	tu.Eq(t, "after Resign", tu.Must[bool](t)(a.Held(ctx)), false)
 }
 
+// TestNamespaced: an election through a namespace view lives there: its
+// observers see its leader by the view's key, and the same name elsewhere is
+// another election.
+func TestNamespaced(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	raw := tu.Client(t, cl.Endpoints())
+	a, b := raw.WithNamespace("ns-a/"), raw.WithNamespace("ns-b/")
+	ea := election.New(tu.Lease(t, ctx, a, 30), "svc")
+	eb := election.New(tu.Lease(t, ctx, b, 30), "svc")
+	tu.NoErr(t, ea.Campaign(ctx, "leader-a"))
+	tu.NoErr(t, eb.Campaign(ctx, "leader-b")) // another namespace: another election
+	obsCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l := <-election.Observe(obsCtx, a, "svc")
+	tu.Eq(t, "observed leader", string(l.Leader.Value), "leader-a")
+	tu.Eq(t, "observed key", string(l.Leader.Key), ea.Key())
+	kv := tu.Must[*gateway.KeyValue](t)(election.Leader(ctx, b, "svc"))
+	tu.Eq(t, "b's leader", string(kv.Value), "leader-b")
+	tu.NoErr(t, ea.Resign(ctx))
+	tu.NoErr(t, eb.Resign(ctx))
+}
+
 func TestResume(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)

@@ -17,10 +17,8 @@ import (
 // call New. Close it to stop its watches and its background work, and to release
 // its connections.
 type Client struct {
-	hc           *http.Client
-	ownHC        bool
-	eps          atomic.Pointer[[]*endpoint]
-	rr           atomic.Uint32 // round-robin position
+	*state              // shared by the client and its namespace views
+	ns           []byte // the namespace every key is under (WithNamespace); empty: none
 	apiPath      string
 	reqTimeout   time.Duration
 	retryTimeout time.Duration
@@ -28,8 +26,17 @@ type Client struct {
 	maxReqBytes  int
 	maxReply     int64 // Config.MaxReplyBytes; negative: no limit
 	log          *slog.Logger
-	auth         *authState  // nil without credentials
-	certAsked    atomic.Bool // a server asked for a client certificate we do not have
+}
+
+// state is what a Client and its namespace views share: the connections, the
+// endpoints, the token, the watches and the client's life.
+type state struct {
+	hc        *http.Client
+	ownHC     bool
+	eps       atomic.Pointer[[]*endpoint]
+	rr        atomic.Uint32 // round-robin position
+	auth      *authState    // nil without credentials
+	certAsked atomic.Bool   // a server asked for a client certificate we do not have
 
 	mu      sync.Mutex
 	closed  bool
@@ -43,6 +50,7 @@ type Client struct {
 // configuration, but does no network I/O: the first call connects.
 func New(cfg Config) (*Client, error) {
 	c := &Client{
+		state:        &state{watches: make(map[*Watch]struct{})},
 		apiPath:      strings.TrimRight(cfg.APIPath, "/"),
 		reqTimeout:   cfg.RequestTimeout,
 		retryTimeout: cfg.RetryTimeout,
@@ -50,7 +58,6 @@ func New(cfg Config) (*Client, error) {
 		maxReqBytes:  cfg.MaxRequestBytes,
 		maxReply:     cfg.MaxReplyBytes,
 		log:          cfg.Logger,
-		watches:      make(map[*Watch]struct{}),
 	}
 	if c.apiPath != "" && !strings.HasPrefix(c.apiPath, "/") {
 		c.apiPath = "/" + c.apiPath

@@ -21,7 +21,12 @@ func (c *Client) get(ctx context.Context, o *Op) (*GetResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	return call[GetResponse](ctx, c, r, o.size(), o.rangeRequest())
+	n := c.inNS(*o)
+	resp, err := call[GetResponse](ctx, c, r, n.size(), n.rangeRequest())
+	if err == nil {
+		c.stripKVs(resp.Kvs)
+	}
+	return resp, err
 }
 
 // GetOne reads a single key and returns it, or an error matching ErrKeyNotFound
@@ -60,7 +65,12 @@ func (c *Client) Put(ctx context.Context, key, val string, opts ...Option) (*Put
 	if err != nil {
 		return nil, err
 	}
-	return call[PutResponse](ctx, c, r, o.size(), o.putRequest())
+	n := c.inNS(o)
+	resp, err := call[PutResponse](ctx, c, r, n.size(), n.putRequest())
+	if err == nil {
+		c.stripKV(resp.PrevKv)
+	}
+	return resp, err
 }
 
 // Delete deletes key, or a range with WithRange, WithPrefix or WithFromKey.
@@ -74,7 +84,12 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...Option) (*Delet
 	if err != nil {
 		return nil, err
 	}
-	return call[DeleteResponse](ctx, c, r, o.size(), o.deleteRequest())
+	n := c.inNS(o)
+	resp, err := call[DeleteResponse](ctx, c, r, n.size(), n.deleteRequest())
+	if err == nil {
+		c.stripKVs(resp.PrevKvs)
+	}
+	return resp, err
 }
 
 // DeleteRange deletes the keys in [key, end).

@@ -105,6 +105,9 @@ func (c *Client) TimeToLive(ctx context.Context, id int64, opts ...Option) (*Lea
 	if resp.TTL == -1 {
 		return nil, localError("lease/timetolive", ErrLeaseNotFound, fmt.Sprintf("lease %x not found (TTL -1)", id))
 	}
+	for i := range resp.Keys {
+		resp.Keys[i] = c.strip(resp.Keys[i])
+	}
 	return resp, nil
 }
 

@@ -34,7 +34,8 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // lost is not sent again, and the error matches ErrOutcomeUnknown; send a read
 // again yourself), and it leaves the size check to the server
 // (Config.MaxRequestBytes bounds the protobuf the server decodes, which only the
-// server can measure from JSON of unknown shape).
+// server can measure from JSON of unknown shape). It sends req as it is: a
+// namespace view (WithNamespace) does not translate its keys.
 func (c *Client) Do(ctx context.Context, path string, req, resp any) error {
 	op := strings.TrimPrefix(path, "/")
 	body, err := json.Marshal(req)

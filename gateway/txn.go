@@ -124,7 +124,12 @@ func (t *Txn) Commit(ctx context.Context) (*TxnResponse, error) {
 	if t.op.readOnly() {
 		r = rpcTxnReadOnly
 	}
-	return call[TxnResponse](ctx, t.c, r, t.op.size(), t.op.txnRequest())
+	n := t.c.inNS(t.op)
+	resp, err := call[TxnResponse](ctx, t.c, r, n.size(), n.txnRequest())
+	if err == nil {
+		t.c.stripTxn(resp)
+	}
+	return resp, err
 }
 
 // TxnResponse is the result of a transaction.

@@ -120,7 +120,7 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) (*Watch,
 	wctx, cancel := context.WithCancel(ctx)
 	w := &Watch{
 		c:      c,
-		op:     o,
+		op:     c.inNS(o),
 		events: make(chan WatchResponse, watchBuffer),
 		cancel: cancel,
 		done:   make(chan struct{}),
@@ -409,6 +409,7 @@ func (w *Watch) pump(ctx context.Context, s *watchStream) error {
 			w.next = next
 		}
 		w.mu.Unlock()
+		w.c.stripEvents(events)
 		select {
 		case w.events <- WatchResponse{Header: m.Header, Events: events}:
 		case <-ctx.Done():

@@ -677,3 +677,28 @@ func TestLockerThroughOutage(t *testing.T) {
 	}
 	l.Unlock()
 }
+
+// TestNamespaced: locks made through namespace views exclude each other inside
+// one namespace, and not across two; their keys live under the namespace.
+func TestNamespaced(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	raw := tu.Client(t, cl.Endpoints())
+	a, b := raw.WithNamespace("ns-a/"), raw.WithNamespace("ns-b/")
+	ma := mutex.New(tu.Lease(t, ctx, a, 30), "job")
+	mb := mutex.New(tu.Lease(t, ctx, b, 30), "job")
+	tu.NoErr(t, ma.Lock(ctx))
+	tu.NoErr(t, mb.TryLock(ctx)) // another namespace: another lock
+	ma2 := mutex.New(tu.Lease(t, ctx, a, 30), "job")
+	tu.Is(t, ma2.TryLock(ctx), mutex.ErrLocked)
+	waiting := tu.Async(ctx, ma2.Lock)
+	tu.WaitKeys(t, ctx, raw, "ns-a/job/", 2)
+	tu.Eq(t, "raw keys of a's lock", tu.Must[*gateway.GetResponse](t)(raw.GetPrefix(ctx, "ns-a/job/", gateway.WithCountOnly())).Count, int64(2))
+	tu.NoErr(t, ma.Unlock(ctx))
+	tu.NoErr(t, <-waiting)
+	r := tu.Must[*gateway.TxnResponse](t)(a.Txn().If(ma2.IsOwner()).Then(gateway.OpPut("guarded", "x")).Commit(ctx))
+	tu.Eq(t, "guarded write through the view", r.Succeeded, true)
+	tu.Eq(t, "the guarded key, raw", string(tu.Must[*gateway.KeyValue](t)(raw.GetOne(ctx, "ns-a/guarded")).Value), "x")
+	tu.NoErr(t, ma2.Unlock(ctx))
+	tu.NoErr(t, mb.Unlock(ctx))
+}

@@ -270,3 +270,26 @@ func TestWorkQueueOptions(t *testing.T) {
 	}
 	tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "wq-opts", queue.WithMaxAttempts(1)))
 }
+
+// TestWorkQueueNamespaced: a work queue through a namespace view keeps its
+// keys there, and one of the same name in another namespace is another queue.
+func TestWorkQueueNamespaced(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	raw := tu.Client(t, cl.Endpoints())
+	a, b := raw.WithNamespace("ns-a/"), raw.WithNamespace("ns-b/")
+	qa := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(a, "jobs"))
+	qb := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(b, "jobs"))
+	tu.NoErr(t, qa.Enqueue(ctx, "for a", 0))
+	tu.NoErr(t, qb.Enqueue(ctx, "for b", 0))
+	it := tu.Must[*queue.Item](t)(qa.Claim(ctx, tu.Lease(t, ctx, a, 30)))
+	tu.Eq(t, "a's item", string(it.Value), "for a")
+	if len(tu.Must[*gateway.GetResponse](t)(raw.GetPrefix(ctx, "ns-a/jobs/claims/")).Kvs) != 1 {
+		t.Fatal("the claim is not under a's namespace")
+	}
+	tu.NoErr(t, it.Ack(ctx))
+	it = tu.Must[*queue.Item](t)(qb.Claim(ctx, tu.Lease(t, ctx, b, 30)))
+	tu.Eq(t, "b's item", string(it.Value), "for b")
+	tu.NoErr(t, it.Ack(ctx))
+	tu.Eq(t, "keys left", tu.Must[*gateway.GetResponse](t)(raw.GetPrefix(ctx, "ns-", gateway.WithCountOnly())).Count, int64(2)) // the two sequences
+}
