@@ -75,3 +75,36 @@ func ExampleObserve() {
 	// leader at start: false
 	// leader now: me
 }
+
+// After a restart on the same lease, a leader takes up the term it had
+// without campaigning again, or learns at once that it is over.
+func ExampleResume() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	l, err := lease.New(ctx, c, lease.WithTTL(30))
+	if err != nil {
+		log.Fatal(err)
+	}
+	e := election.New(l, "example/resume")
+	if err := e.Campaign(ctx, "me"); err != nil {
+		log.Fatal(err)
+	}
+	term := e.Token() // saved somewhere that survives the restart, with the lease ID
+
+	l.Orphan() // the process restarts...
+	l, err = lease.New(ctx, c, lease.WithID(l.ID()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close(ctx)
+	e, err = election.Resume(ctx, l, "example/resume", term)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("same term:", e.Token() == term)
+	// Output: same term: true
+}

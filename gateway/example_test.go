@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"strconv"
 	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
@@ -138,4 +139,78 @@ func ExampleClient_Grant() {
 	// Output:
 	// ttl: 30
 	// true
+}
+
+// Every key of a view lives under its namespace.
+func ExampleClient_WithNamespace() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	tenant := c.WithNamespace("example/tenant-a/")
+	if _, err := tenant.Put(ctx, "config", "on"); err != nil {
+		log.Fatal(err)
+	}
+	kv, err := c.GetOne(ctx, "example/tenant-a/config")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s = %s\n", kv.Key, kv.Value)
+	// Output: example/tenant-a/config = on
+}
+
+// A transfer between two accounts that commits only if neither changed since
+// it read them, and runs again if one did.
+func ExampleClient_RunSTM() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.Put(ctx, "example/stm/alice", "100")
+	c.Put(ctx, "example/stm/bob", "0")
+
+	_, err = c.RunSTM(ctx, func(s *gateway.STM) error {
+		a, _, err := s.Get("example/stm/alice")
+		if err != nil {
+			return err
+		}
+		b, _, err := s.Get("example/stm/bob")
+		if err != nil {
+			return err
+		}
+		x, _ := strconv.Atoi(a)
+		y, _ := strconv.Atoi(b)
+		s.Put("example/stm/alice", strconv.Itoa(x-30))
+		s.Put("example/stm/bob", strconv.Itoa(y+30))
+		return nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	bob, _ := c.GetOne(ctx, "example/stm/bob")
+	fmt.Println("bob:", string(bob.Value))
+	// Output: bob: 30
+}
+
+// Per-member work: each member's status and health, one member at a time.
+func ExampleWithEndpoint() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	for _, ep := range c.Endpoints() {
+		on := gateway.WithEndpoint(ep)
+		st, err := c.Status(ctx, on)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("leader known:", st.Leader != 0, "healthy:", c.Health(ctx, on) == nil)
+	}
+	// Output: leader known: true healthy: true
 }

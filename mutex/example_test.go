@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"sync"
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/lease"
@@ -131,4 +132,50 @@ func ExampleSemaphore() {
 		}
 	}
 	// Output: third while two hold: true
+}
+
+// A lock shared with Python services that lock through etcd3gw: the same key,
+// /locks/<name>, so each side waits for the other.
+func ExampleNewEtcd3gwLock() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	l, err := lease.New(ctx, c, lease.WithTTL(30))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close(ctx)
+
+	lk := mutex.NewEtcd3gwLock(l, "compute-7")
+	if err := lk.Lock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	held, err := lk.Held(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(lk.Key(), "held:", held)
+	if err := lk.Unlock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// Output: /locks/compute-7 held: true
+}
+
+// A sync.Locker for code that takes one; it never panics, and reports what
+// goes wrong to the callback.
+func ExampleNewLocker() {
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	var locker sync.Locker = mutex.NewLocker(c, "jobs/nightly", 10, func(err error) { log.Print(err) })
+	locker.Lock()
+	fmt.Println("locked")
+	locker.Unlock()
+	// Output: locked
 }
