@@ -172,7 +172,7 @@ type nemesis struct {
 	actors []*actor
 	faults []fault
 
-	first  string // the fault injected first, if set (lead)
+	first string // the fault injected first, if set (lead)
 
 	mu     sync.Mutex
 	counts map[string]int
