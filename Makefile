@@ -35,7 +35,7 @@ else
 TEST_NEEDS := etcd etcd-image
 endif
 
-.PHONY: test check release-check mutants mutants-apply fuzz etcd debs docker-engine etcd-image test-versions bench soak vet staticcheck clean
+.PHONY: test check fmt release-check mutants mutants-apply fuzz etcd debs docker-engine etcd-image test-versions bench soak vet staticcheck clean
 
 etcd: $(ETCD_BINS) debs
 
@@ -87,9 +87,13 @@ test-versions: etcd
 	  ETCD_BIN=$$b go test $(GO_TEST_FLAGS) ./gateway/...; \
 	done
 
-# Static checks of every module (tools/ only pins server builds), and that every
-# mutant's patch still applies to the code.
-check: vet staticcheck mutants-apply
+# Static checks of every module (gofmt, go vet, staticcheck; tools/ only pins
+# server builds), and that every mutant's patch still applies to the code.
+check: fmt vet staticcheck mutants-apply
+
+fmt:
+	@out=$$(git ls-files -co --exclude-standard -- '*.go' | xargs gofmt -l); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:" $$out >&2; exit 1; fi
 
 vet:
 	@set -e; for m in $(TEST_MODULES); do echo "== go vet $$m"; (cd $$m && go vet ./...); done
