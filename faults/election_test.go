@@ -48,6 +48,7 @@ func TestElection(t *testing.T) {
 	nem := newNemesis(t, etcd, actors)
 	log := lockLog{stolen: map[int64]bool{}}
 	nem.add(stealFault(etcd, actors[:candidates], &log))
+	nem.lead("zombie") // see TestLocks
 
 	obsCtx, obsCancel := context.WithCancel(context.Background())
 	defer obsCancel()

@@ -227,7 +227,7 @@ func newNemesis(t *testing.T, etcd *integration.Cluster, actors []*actor) *nemes
 		{"zombie", func(ctx context.Context, rng *rand.Rand) error {
 			// Aim at an actor that holds something now: that is where a
 			// pause past the lease does harm.
-			n.target(rng).freeze(ctx, zombiePause)
+			n.target(ctx, rng).freeze(ctx, zombiePause)
 			return nil
 		}},
 		{"keepalive-stop", func(ctx context.Context, rng *rand.Rand) error {
@@ -283,13 +283,32 @@ func (n *nemesis) lead(name string) { n.first = name }
 // add gives the nemesis a fault of the workload's own (a steal of a lock).
 func (n *nemesis) add(f fault) { n.faults = append(n.faults, f) }
 
-// target returns an actor that holds something now (a watcher or not, at
-// random), or any actor when none does.
-func (n *nemesis) target(rng *rand.Rand) *actor {
+// target returns an actor that holds something now, or any actor when none
+// does within a second. Two times in three it waits (up to that second) for a
+// holder that watches its loss signal: only such a holder shows whether the
+// signal comes; the others show whether Unlock reports the loss.
+func (n *nemesis) target(ctx context.Context, rng *rand.Rand) *actor {
+	wantWatcher := rng.IntN(3) > 0
 	var busy []*actor
-	for _, a := range n.actors {
-		if a.busy.Load() != nil {
-			busy = append(busy, a)
+	for range 20 {
+		busy = busy[:0]
+		var watchers []*actor
+		for _, a := range n.actors {
+			if b := a.busy.Load(); b != nil {
+				busy = append(busy, a)
+				if b.watcher {
+					watchers = append(watchers, a)
+				}
+			}
+		}
+		if len(watchers) > 0 && wantWatcher {
+			return watchers[rng.IntN(len(watchers))]
+		}
+		if len(busy) > 0 && !wantWatcher {
+			return busy[rng.IntN(len(busy))]
+		}
+		if !sleep(ctx, 50*time.Millisecond) {
+			break
 		}
 	}
 	if len(busy) > 0 {
