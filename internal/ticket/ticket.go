@@ -268,28 +268,26 @@ func (t *Ticket) create(ctx context.Context, value string) (created, error) {
 // wait looks again, and waits, until the ticket at rev is admitted.
 func (t *Ticket) wait(ctx context.Context, rev int64, try bool) error {
 	for {
-		r, err := t.c.Txn().Then(append([]gateway.Op{gateway.OpGet(t.key)}, t.policy.Waiting.Reads(rev)...)...).Commit(ctx)
+		there, v, at, err := t.look(ctx, rev)
 		if err != nil {
-			return fmt.Errorf("checking %s: %w", t.key, err)
+			return err
 		}
-		own := r.Responses[0].Get.Kvs
-		if len(own) == 0 || own[0].CreateRevision != rev {
+		if !there {
 			return t.gone(ctx, "while waiting")
 		}
-		v := t.policy.Waiting.Decide(r.Responses[1:], rev)
 		if v.Admitted {
 			if t.policy.OnAdmit != nil {
 				if err := t.policy.OnAdmit(ctx, t, rev); err != nil {
 					return err
 				}
 			}
-			t.held(rev, r.Header.Revision)
+			t.held(rev, at)
 			return nil
 		}
 		if try {
 			return fmt.Errorf("%w: %s", t.errs.Busy, t.key)
 		}
-		if err := t.block(ctx, v, r.Header.Revision); err != nil {
+		if err := t.block(ctx, v, at); err != nil {
 			return err
 		}
 	}
@@ -371,13 +369,12 @@ func (t *Ticket) Resume(ctx context.Context, rev int64) error {
 	if err := t.claimKey(); err != nil {
 		return err
 	}
-	r, err := t.c.Txn().Then(append([]gateway.Op{gateway.OpGet(t.key)}, t.policy.Waiting.Reads(rev)...)...).Commit(ctx)
+	there, v, at, err := t.look(ctx, rev)
 	switch {
 	case err != nil:
-		err = fmt.Errorf("resuming %s: %w", t.key, err)
-	case len(r.Responses[0].Get.Kvs) == 0 || r.Responses[0].Get.Kvs[0].CreateRevision != rev:
+	case !there:
 		err = t.lost(fmt.Errorf("%s at revision %d is gone", t.key, rev))
-	case !t.policy.Waiting.Decide(r.Responses[1:], rev).Admitted:
+	case !v.Admitted:
 		err = fmt.Errorf("%w: %s at revision %d is not first in line", t.errs.NotHeld, t.key, rev)
 	}
 	if err != nil {
@@ -387,7 +384,7 @@ func (t *Ticket) Resume(ctx context.Context, rev int64) error {
 	t.mu.Lock()
 	t.resumed = true
 	t.mu.Unlock()
-	t.held(rev, r.Header.Revision)
+	t.held(rev, at)
 	return nil
 }
 
@@ -399,15 +396,23 @@ func (t *Ticket) Held(ctx context.Context) (bool, error) {
 	if rev == 0 {
 		return false, nil
 	}
+	there, v, _, err := t.look(ctx, rev)
+	return there && v.Admitted, err
+}
+
+// look reads, in one txn, the ticket's own key and the policy's Waiting reads
+// for the ticket created at rev: whether the key is still there with that
+// revision, the policy's verdict, and the revision read at.
+func (t *Ticket) look(ctx context.Context, rev int64) (there bool, v Verdict, at int64, err error) {
 	r, err := t.c.Txn().Then(append([]gateway.Op{gateway.OpGet(t.key)}, t.policy.Waiting.Reads(rev)...)...).Commit(ctx)
 	if err != nil {
-		return false, fmt.Errorf("checking %s: %w", t.key, err)
+		return false, Verdict{}, 0, fmt.Errorf("checking %s: %w", t.key, err)
 	}
 	own := r.Responses[0].Get.Kvs
 	if len(own) == 0 || own[0].CreateRevision != rev {
-		return false, nil
+		return false, Verdict{}, r.Header.Revision, nil
 	}
-	return t.policy.Waiting.Decide(r.Responses[1:], rev).Admitted, nil
+	return true, t.policy.Waiting.Decide(r.Responses[1:], rev), r.Header.Revision, nil
 }
 
 // Token is the create revision of the held key, 0 when not held.
