@@ -110,10 +110,10 @@ func stealFault(etcd *integration.Cluster, actors []*actor, log *lockLog) fault 
 		// Wait up to three seconds for a holder that does not watch.
 		var b *busyWith
 		for range 60 {
-			var any, quiet []*busyWith
+			var held, quiet []*busyWith
 			for _, a := range actors {
 				if h := a.busy.Load(); h != nil && h.token != 0 {
-					any = append(any, h)
+					held = append(held, h)
 					if !h.watcher {
 						quiet = append(quiet, h)
 					}
@@ -123,8 +123,8 @@ func stealFault(etcd *integration.Cluster, actors []*actor, log *lockLog) fault 
 				b = quiet[rng.IntN(len(quiet))]
 				break
 			}
-			if len(any) > 0 {
-				b = any[rng.IntN(len(any))]
+			if len(held) > 0 {
+				b = held[rng.IntN(len(held))]
 			}
 			if !sleep(ctx, 50*time.Millisecond) {
 				return nil
