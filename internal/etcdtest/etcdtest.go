@@ -468,19 +468,66 @@ func (m *Member) Stop(ctx context.Context) error {
 // WaitHealthy. (integration.Member.Restart stops the member first and waits.)
 func (m *Member) Start() error { return m.startProcess() }
 
-// Pause stops the member with SIGSTOP: its sockets stay open but it answers nothing.
-func (m *Member) Pause() error { return m.signal(syscall.SIGSTOP) }
+// Pause stops the member with SIGSTOP: its sockets stay open but it answers
+// nothing. It returns once the kernel reports the process stopped, so a request
+// sent after Pause cannot be answered by a thread that had not yet stopped.
+func (m *Member) Pause() error { return m.signal(syscall.SIGSTOP, true) }
 
-// Resume continues a paused member with SIGCONT.
-func (m *Member) Resume() error { return m.signal(syscall.SIGCONT) }
+// Resume continues a paused member with SIGCONT, and returns once the process
+// runs again.
+func (m *Member) Resume() error { return m.signal(syscall.SIGCONT, false) }
 
-func (m *Member) signal(sig syscall.Signal) error {
+func (m *Member) signal(sig syscall.Signal, stopped bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cmd == nil {
 		return fmt.Errorf("etcdtest: member %s is not running", m.Name)
 	}
-	return m.cmd.Process.Signal(sig)
+	if err := m.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	return waitStopped(m.cmd.Process.Pid, stopped)
+}
+
+// waitStopped waits, up to five seconds, until /proc says every thread of the
+// process is stopped (state T), or none is, as asked. kill(2) only queues
+// SIGSTOP; each thread stops when next scheduled. Without /proc it returns at
+// once.
+func waitStopped(pid int, stopped bool) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		done, err := threadsStopped(pid, stopped)
+		if err != nil || done {
+			return nil // no procfs, or the process is gone: nothing to wait for
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("etcdtest: process %d did not %s", pid, map[bool]string{true: "stop", false: "continue"}[stopped])
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// threadsStopped reports whether every thread of pid is in the asked state.
+func threadsStopped(pid int, stopped bool) (bool, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false, fmt.Errorf("etcdtest: no threads listed for %d", pid)
+	}
+	for _, path := range tasks {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // the thread exited
+		}
+		// The state follows the command name in parentheses, which may hold spaces.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 || i+2 >= len(b) {
+			return false, fmt.Errorf("etcdtest: unreadable %s", path)
+		}
+		if (b[i+2] == 'T') != stopped {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Running reports whether the member's process is started and has not exited.
