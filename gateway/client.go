@@ -24,6 +24,7 @@ type Client struct {
 	retryTimeout time.Duration
 	retry        RetryPolicy
 	maxReqBytes  int
+	maxTxnOps    int
 	maxReply     int64 // Config.MaxReplyBytes; negative: no limit
 	log          *slog.Logger
 }
@@ -44,6 +45,12 @@ type state struct {
 
 	stop     context.CancelFunc // ends the sync goroutine
 	syncDone chan struct{}
+
+	// coalescing (coalesce.go); nil when Config.DisableCoalescing
+	batches       *coalescer // writes and linearizable reads
+	serialBatches *coalescer // serializable reads
+	endLife       context.CancelFunc
+	flushers      sync.WaitGroup
 }
 
 // New returns a Client for cfg. It reads the TLS files and checks the
@@ -56,6 +63,7 @@ func New(cfg Config) (*Client, error) {
 		retryTimeout: cfg.RetryTimeout,
 		retry:        cfg.Retry,
 		maxReqBytes:  cfg.MaxRequestBytes,
+		maxTxnOps:    cfg.MaxTxnOps,
 		maxReply:     cfg.MaxReplyBytes,
 		log:          cfg.Logger,
 	}
@@ -67,6 +75,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.maxReqBytes == 0 {
 		c.maxReqBytes = DefaultMaxRequestBytes
+	}
+	if c.maxTxnOps <= 0 {
+		c.maxTxnOps = DefaultMaxTxnOps
 	}
 	if c.retryTimeout == 0 {
 		c.retryTimeout = 5 * time.Second
@@ -107,6 +118,12 @@ func New(cfg Config) (*Client, error) {
 		}
 		c.hc = &http.Client{Transport: newTransport(cfg, tlsCfg)}
 		c.ownHC = true
+	}
+	if !cfg.DisableCoalescing {
+		life, end := context.WithCancel(context.Background())
+		c.endLife = end
+		c.batches = newCoalescer(c, life, &c.flushers)
+		c.serialBatches = newCoalescer(c, life, &c.flushers)
 	}
 	if cfg.SyncInterval > 0 {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -151,6 +168,12 @@ func (c *Client) Close() error {
 	if c.stop != nil {
 		c.stop()
 		<-c.syncDone
+	}
+	if c.batches != nil {
+		c.batches.close()
+		c.serialBatches.close()
+		c.endLife()
+		c.flushers.Wait()
 	}
 	if c.ownHC {
 		c.hc.CloseIdleConnections()

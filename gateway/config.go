@@ -15,6 +15,9 @@ import (
 // DefaultMaxRequestBytes is etcd's default --max-request-bytes (1.5 MiB).
 const DefaultMaxRequestBytes = 3 * 1024 * 1024 / 2
 
+// DefaultMaxTxnOps is etcd's default --max-txn-ops.
+const DefaultMaxTxnOps = 128
+
 // DefaultMaxReplyBytes bounds what the client reads of one reply, or of one
 // message of a stream, unless Config.MaxReplyBytes says otherwise: 256 MiB.
 const DefaultMaxReplyBytes = 256 << 20
@@ -84,6 +87,18 @@ type Config struct {
 	// larger is refused with ErrRequestTooLarge before it is sent. Zero means
 	// DefaultMaxRequestBytes; negative disables the check.
 	MaxRequestBytes int
+
+	// MaxTxnOps is the server's --max-txn-ops: the most operations a batch of
+	// coalesced calls holds. Zero means DefaultMaxTxnOps. It does not limit the
+	// transactions you build: the server does.
+	MaxTxnOps int
+
+	// DisableCoalescing sends every Get, Put and Delete as its own request.
+	// By default, calls made at the same time from different goroutines go to
+	// the server together as the operations of one transaction, each with its
+	// own result and its own error; a call made while the client is idle is
+	// sent at once, alone. See the package documentation.
+	DisableCoalescing bool
 
 	// MaxReplyBytes bounds what the client reads of one reply or one message of
 	// a stream, so that a broken or hostile endpoint cannot exhaust its memory

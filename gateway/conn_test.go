@@ -17,10 +17,12 @@ import (
 )
 
 // TestConnectionReuse: 64 concurrent callers doing many requests each must not
-// open a connection per request.
+// open a connection per request. Coalescing is off here: it is the transport's
+// pool under test, with 64 requests on the wire.
 func TestConnectionReuse(t *testing.T) {
 	cl := etcdtest.Single(t)
-	c := tu.Client(t, cl.Endpoints())
+	noBatch := func(cfg *gateway.Config) { cfg.DisableCoalescing = true }
+	c := tu.Client(t, cl.Endpoints(), noBatch)
 	var dials atomic.Int64
 	gateway.CountDials(c, &dials)
 	const callers, each = 64, 30
@@ -42,11 +44,20 @@ func TestConnectionReuse(t *testing.T) {
 		return d.DialContext(ctx, network, addr)
 	}}
 	t.Cleanup(tr.CloseIdleConnections)
-	hammer(t, tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: tr} }), callers, each)
+	hammer(t, tu.Client(t, cl.Endpoints(), noBatch, func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: tr} }), callers, each)
 	if naive.Load() <= 4*callers {
 		t.Fatalf("default transport opened only %d connections: the check has no power", naive.Load())
 	}
 	t.Logf("Go's default pool: %d connections", naive.Load())
+
+	// Coalesced, the same callers keep two requests on the wire.
+	c = tu.Client(t, cl.Endpoints())
+	var batched atomic.Int64
+	gateway.CountDials(c, &batched)
+	hammer(t, c, callers, each)
+	if n := batched.Load(); n > 4 {
+		t.Fatalf("coalesced: %d connections for %d callers", n, callers)
+	}
 }
 
 func hammer(t *testing.T, c *gateway.Client, callers, each int) {

@@ -28,6 +28,7 @@ var serverMessages = map[string]error{
 	"etcdserver: authentication failed, invalid user ID or password":                   ErrAuthFailed,
 	"etcdserver: authentication is not enabled":                                        ErrAuthNotEnabled,
 	"etcdserver: key is not provided":                                                  ErrEmptyKey,
+	"etcdserver: key not found":                                                        ErrKeyNotFound,
 	"etcdserver: user name already exists":                                             ErrUserExists,
 	"etcdserver: user name not found":                                                  ErrUserNotFound,
 	"etcdserver: role name already exists":                                             ErrRoleExists,
@@ -62,6 +63,10 @@ func classify(code Code, msg string) error {
 		return ErrTimeout
 	case strings.Contains(msg, "auth token"):
 		return ErrInvalidAuthToken
+	case strings.HasPrefix(msg, "grpc: received message larger than max"):
+		// A request past the gateway's gRPC limit (--max-request-bytes plus
+		// 512 KiB) never reaches etcd's own check.
+		return ErrRequestTooLarge
 	}
 	switch code {
 	case CodeUnimplemented:

@@ -46,3 +46,14 @@ func WatchEndpoint(w *Watch) string {
 	defer w.mu.Unlock()
 	return w.endpoint
 }
+
+// PendingOps returns how many calls wait in c's coalescers for a batch.
+func PendingOps(c *Client) int {
+	n := 0
+	for _, q := range []*coalescer{c.batches, c.serialBatches} {
+		q.mu.Lock()
+		n += len(q.pending)
+		q.mu.Unlock()
+	}
+	return n
+}

@@ -21,12 +21,27 @@ func (c *Client) get(ctx context.Context, o *Op) (*GetResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := c.inNS(*o)
-	resp, err := call[GetResponse](ctx, c, r, n.size(), n.rangeRequest())
-	if err == nil {
-		c.stripKVs(resp.Kvs)
+	res, err := c.kv(ctx, r, c.inNS(*o))
+	if err != nil {
+		return nil, err
 	}
-	return resp, err
+	c.stripKVs(res.Get.Kvs)
+	return res.Get, nil
+}
+
+// kv sends one Get, Put or Delete in its wire form: through a coalescer, or
+// alone when coalescing is off or the call goes to one member.
+func (c *Client) kv(ctx context.Context, r rpc, o Op) (OpResponse, error) {
+	w := &waiter{op: o, rpc: r, size: o.size()}
+	q := c.batches
+	if o.kind == opGet && o.serializable {
+		q = c.serialBatches
+	}
+	if q == nil || r.pin != nil {
+		err := c.single(ctx, w)
+		return w.res, err
+	}
+	return q.do(ctx, w)
 }
 
 // GetOne reads a single key and returns it, or an error matching ErrKeyNotFound
@@ -65,12 +80,12 @@ func (c *Client) Put(ctx context.Context, key, val string, opts ...Option) (*Put
 	if err != nil {
 		return nil, err
 	}
-	n := c.inNS(o)
-	resp, err := call[PutResponse](ctx, c, r, n.size(), n.putRequest())
-	if err == nil {
-		c.stripKV(resp.PrevKv)
+	res, err := c.kv(ctx, r, c.inNS(o))
+	if err != nil {
+		return nil, err
 	}
-	return resp, err
+	c.stripKV(res.Put.PrevKv)
+	return res.Put, nil
 }
 
 // Delete deletes key, or a range with WithRange, WithPrefix or WithFromKey.
@@ -84,12 +99,12 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...Option) (*Delet
 	if err != nil {
 		return nil, err
 	}
-	n := c.inNS(o)
-	resp, err := call[DeleteResponse](ctx, c, r, n.size(), n.deleteRequest())
-	if err == nil {
-		c.stripKVs(resp.PrevKvs)
+	res, err := c.kv(ctx, r, c.inNS(o))
+	if err != nil {
+		return nil, err
 	}
-	return resp, err
+	c.stripKVs(res.Delete.PrevKvs)
+	return res.Delete, nil
 }
 
 // DeleteRange deletes the keys in [key, end).

@@ -1,0 +1,375 @@
+package gateway
+
+// Coalescing: concurrent Get, Put and Delete calls on one client go to the server
+// together, as the operations of one kv/txn. etcd's gateway costs the server
+// about three times the CPU of a gRPC request per request, not per operation, so
+// fewer, fuller requests serve more callers.
+//
+// The batching is natural: there is no timer. A call that finds fewer than
+// maxInFlight requests on the wire is sent at once, alone, as the plain request
+// it always was. Otherwise it waits in pending, and when a request in flight
+// ends, everything pending that fits goes out as the next batch. The busier the
+// client, the fuller the batches; a lone caller never waits for company.
+//
+// What a batch must respect:
+//   - the server's limits: Config.MaxTxnOps operations and Config.MaxRequestBytes;
+//   - etcd's refusal of two writes to one key in one txn: a write that overlaps
+//     one already in the batch waits for the next, so every put still makes its
+//     own event and its own change;
+//   - each caller's own outcome: a txn the server refuses as a whole, because
+//     of one operation (a lease not found, a permission denied, a value too
+//     large), applied nothing, so it is split in halves and sent again until
+//     the culprit fails alone and the others succeed;
+//   - the resend contract: a batch with a write whose outcome is unknown gives
+//     each write ErrOutcomeUnknown, and sends each read again on its own;
+//   - serializable reads batch only with serializable reads (a txn of ranges
+//     all serializable is served serializably).
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// maxInFlight is how many requests one coalescer keeps on the wire. Two keep
+// the server busy while the next batch gathers.
+const maxInFlight = 2
+
+// coalescer gathers operations into batches. A client has two: one for
+// serializable reads, one for everything else.
+type coalescer struct {
+	c    *Client         // the root client: operations arrive in their wire form, namespaced
+	life context.Context // ends when the client closes
+	wg   *sync.WaitGroup // the flush goroutines, joined by Close
+
+	mu       sync.Mutex
+	closed   bool
+	inFlight int
+	pending  []*waiter
+	writes   conflicts // scratch for take, under mu
+}
+
+// waiter is one caller's operation, from submit until its result is delivered.
+type waiter struct {
+	op   Op // wire form: namespaced, validated
+	rpc  rpc
+	size int
+
+	done   chan struct{} // closed when res and err are set
+	res    OpResponse
+	err    error
+	ofCall *batch // the batch it went out in, under coalescer.mu; nil while pending
+}
+
+// batch is one request's worth of waiters. Its context ends when the client
+// closes, at Config.RequestTimeout, or when every caller in it has given up.
+type batch struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	waiting int // callers still waiting, under coalescer.mu
+}
+
+func newCoalescer(c *Client, life context.Context, wg *sync.WaitGroup) *coalescer {
+	return &coalescer{c: c, life: life, wg: wg, writes: conflicts{puts: map[string]struct{}{}}}
+}
+
+// do runs one operation, alone or in a batch, and returns its result.
+func (q *coalescer) do(ctx context.Context, w *waiter) (OpResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return OpResponse{}, unsentError(w.rpc.path, "", err)
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return OpResponse{}, localError(w.rpc.path, ErrClosed, "")
+	}
+	if q.inFlight < maxInFlight {
+		// A free slot: send it now, alone, under the caller's own context.
+		q.inFlight++
+		q.mu.Unlock()
+		err := q.c.single(ctx, w)
+		q.done()
+		return w.res, err
+	}
+	w.done = make(chan struct{})
+	q.pending = append(q.pending, w)
+	q.mu.Unlock()
+
+	select {
+	case <-w.done:
+		return w.res, w.err
+	case <-ctx.Done():
+	}
+	q.mu.Lock()
+	select {
+	case <-w.done: // delivered while we took the lock
+		q.mu.Unlock()
+		return w.res, w.err
+	default:
+	}
+	b := w.ofCall
+	if b == nil {
+		// Still pending: it was never sent.
+		q.remove(w)
+		q.mu.Unlock()
+		return OpResponse{}, unsentError(w.rpc.path, "", ctx.Err())
+	}
+	if b.waiting--; b.waiting == 0 {
+		b.cancel()
+	}
+	q.mu.Unlock()
+	err := error(&Error{Op: w.rpc.path, Err: ctx.Err(), stage: stageNoReply})
+	if !w.rpc.idempotent {
+		err = markOutcomeUnknown(err)
+	}
+	return OpResponse{}, err
+}
+
+// done frees the caller's slot, or hands it to the next batch.
+func (q *coalescer) done() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if ws, b := q.take(); ws != nil {
+		q.wg.Add(1)
+		go q.flush(ws, b)
+		return
+	}
+	q.inFlight--
+}
+
+// flush sends batches until nothing is pending, then frees its slot.
+func (q *coalescer) flush(ws []*waiter, b *batch) {
+	defer q.wg.Done()
+	for ws != nil {
+		q.c.sendBatch(b.ctx, ws)
+		b.cancel()
+		q.mu.Lock()
+		ws, b = q.take()
+		if ws == nil {
+			q.inFlight--
+		}
+		q.mu.Unlock()
+	}
+}
+
+// take removes the next batch from pending: in order, every waiter that fits
+// the limits and writes nothing another in the batch writes. It returns nil
+// when nothing is pending. q.mu is held.
+func (q *coalescer) take() ([]*waiter, *batch) {
+	if len(q.pending) == 0 {
+		return nil, nil
+	}
+	if q.closed {
+		for _, w := range q.pending {
+			w.err = localError(w.rpc.path, ErrClosed, "")
+			close(w.done)
+		}
+		q.pending = nil
+		return nil, nil
+	}
+	limitOps, limitBytes := q.c.maxTxnOps, q.c.maxReqBytes
+	q.writes.reset()
+	var ws []*waiter
+	bytes := 0
+	kept := q.pending[:0]
+	for _, w := range q.pending {
+		fits := len(ws) < limitOps && (limitBytes <= 0 || len(ws) == 0 || bytes+w.size <= limitBytes)
+		if fits && q.writes.add(&w.op) {
+			ws = append(ws, w)
+			bytes += w.size
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(q.pending[len(kept):])
+	q.pending = kept
+	ctx, cancel := context.WithCancel(q.life)
+	if d := q.c.reqTimeout; d > 0 {
+		tctx, tcancel := context.WithTimeout(ctx, d)
+		ctx, cancel = tctx, func() { tcancel(); cancel() }
+	}
+	b := &batch{ctx: ctx, cancel: cancel, waiting: len(ws)}
+	for _, w := range ws {
+		w.ofCall = b
+	}
+	return ws, b
+}
+
+// remove drops w from pending. q.mu is held.
+func (q *coalescer) remove(w *waiter) {
+	for i, p := range q.pending {
+		if p == w {
+			q.pending = append(q.pending[:i], q.pending[i+1:]...)
+			q.pending = q.pending[:len(q.pending):len(q.pending)]
+			return
+		}
+	}
+}
+
+// close fails every pending waiter with ErrClosed; batches in flight end with
+// the client's life.
+func (q *coalescer) close() {
+	q.mu.Lock()
+	q.closed = true
+	for _, w := range q.pending {
+		w.err = localError(w.rpc.path, ErrClosed, "")
+		close(w.done)
+	}
+	q.pending = nil
+	q.mu.Unlock()
+}
+
+// conflicts tracks the keys a batch writes: etcd refuses a txn that puts one
+// key twice, or puts a key that a delete in it covers.
+type conflicts struct {
+	puts map[string]struct{}
+	dels []Op // single-key deletes and range deletes
+}
+
+func (w *conflicts) reset() {
+	clear(w.puts)
+	w.dels = w.dels[:0]
+}
+
+// add records o's writes and reports true, or reports false when they overlap
+// writes already recorded. Reads never conflict.
+func (w *conflicts) add(o *Op) bool {
+	switch o.kind {
+	case opPut:
+		if _, dup := w.puts[string(o.key)]; dup {
+			return false
+		}
+		for i := range w.dels {
+			if covers(&w.dels[i], o.key) {
+				return false
+			}
+		}
+		w.puts[string(o.key)] = struct{}{}
+	case opDelete:
+		for k := range w.puts {
+			if covers(o, []byte(k)) {
+				return false
+			}
+		}
+		w.dels = append(w.dels, Op{key: o.key, end: o.end})
+	}
+	return true
+}
+
+// covers reports whether the key or range of o holds key.
+func covers(o *Op, key []byte) bool {
+	if len(o.end) == 0 {
+		return string(o.key) == string(key)
+	}
+	if string(key) < string(o.key) {
+		return false
+	}
+	return len(o.end) == 1 && o.end[0] == 0 || string(key) < string(o.end)
+}
+
+// single sends one operation as its own plain request (kv/range, kv/put,
+// kv/deleterange), with the ordinary resend contract, and stores its result in
+// w.res.
+func (c *Client) single(ctx context.Context, w *waiter) error {
+	var err error
+	switch w.op.kind {
+	case opGet:
+		w.res.Get, err = call[GetResponse](ctx, c, w.rpc, w.size, w.op.rangeRequest())
+	case opPut:
+		w.res.Put, err = call[PutResponse](ctx, c, w.rpc, w.size, w.op.putRequest())
+	case opDelete:
+		w.res.Delete, err = call[DeleteResponse](ctx, c, w.rpc, w.size, w.op.deleteRequest())
+	}
+	return err
+}
+
+// deliver sets a waiter's outcome and wakes its caller.
+func deliver(w *waiter, err error) {
+	w.err = err
+	close(w.done)
+}
+
+// sendBatch sends ws and delivers each waiter's own outcome.
+func (c *Client) sendBatch(ctx context.Context, ws []*waiter) {
+	if len(ws) == 1 {
+		deliver(ws[0], c.single(ctx, ws[0]))
+		return
+	}
+	r := rpcTxnReadOnly
+	req := &txnRequest{Success: make([]requestOp, len(ws))}
+	for i, w := range ws {
+		req.Success[i] = w.op.requestOp()
+		if w.op.kind != opGet {
+			r = rpcTxn
+		}
+	}
+	resp, err := call[TxnResponse](ctx, c, r, 0, req)
+	if err == nil && len(resp.Responses) != len(ws) {
+		err = &Error{Op: r.path, kind: ErrMalformedResponse,
+			Message: "a batch's reply does not hold one response per operation"}
+	}
+	switch {
+	case err == nil:
+		for i, w := range ws {
+			w.res = resp.Responses[i]
+			if !w.res.setHeader(w.op.kind, resp.Header) {
+				deliver(w, &Error{Op: w.rpc.path, kind: ErrMalformedResponse,
+					Message: "a batch's reply holds a response of another kind for this operation"})
+				continue
+			}
+			deliver(w, nil)
+		}
+	case refusedWhole(err):
+		// Nothing was applied: send each half again, down to the culprit.
+		mid := len(ws) / 2
+		c.sendBatch(ctx, ws[:mid])
+		c.sendBatch(ctx, ws[mid:])
+	case errors.Is(err, ErrOutcomeUnknown):
+		for _, w := range ws {
+			if w.op.kind == opGet && ctx.Err() == nil {
+				deliver(w, c.single(ctx, w))
+				continue
+			}
+			deliver(w, asOp(err, w))
+		}
+	default:
+		for _, w := range ws {
+			deliver(w, asOp(err, w))
+		}
+	}
+}
+
+// refusedWhole reports a batch the server refused with an error reply: a txn is
+// atomic, so none of its operations was applied, and one of them may be the
+// cause.
+func refusedWhole(err error) bool {
+	e := asError(err)
+	return e != nil && e.stage == stageAnswered && e.Status != 0 && e.Status != 200 && !e.unknown
+}
+
+// asOp returns a batch's error as the error of w's own call.
+func asOp(err error, w *waiter) error {
+	e := asError(err)
+	if e == nil {
+		return err
+	}
+	c := *e
+	c.Op = w.rpc.path
+	return &c
+}
+
+// setHeader gives an operation of a txn the txn's header, and reports whether
+// the response is of kind k.
+func (r *OpResponse) setHeader(k opKind, h Header) bool {
+	switch {
+	case k == opGet && r.Get != nil:
+		r.Get.Header = h
+	case k == opPut && r.Put != nil:
+		r.Put.Header = h
+	case k == opDelete && r.Delete != nil:
+		r.Delete.Header = h
+	default:
+		return false
+	}
+	return true
+}
