@@ -166,7 +166,10 @@ func TestCoalesceBatches(t *testing.T) {
 	errs := batched(t, c, w,
 		put(c, p+"a", "1"),
 		put(c, p+"b", "2"),
-		func(ctx context.Context) (err error) { prev, err = c.Put(ctx, p+"old", "y", gateway.WithPrevKV()); return err },
+		func(ctx context.Context) (err error) {
+			prev, err = c.Put(ctx, p+"old", "y", gateway.WithPrevKV())
+			return err
+		},
 		func(ctx context.Context) (err error) { got, err = c.Get(ctx, p+"zz", gateway.WithPrefix()); return err },
 		func(ctx context.Context) (err error) { del, err = c.Delete(ctx, p+"nothing"); return err },
 	)
