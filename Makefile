@@ -13,7 +13,7 @@ BIN := $(CURDIR)/.bin
 ETCD_VERSIONS := $(ETCD_DEFAULT) $(ETCD_OTHERS)
 ETCD_BINS := $(foreach v,$(ETCD_VERSIONS),$(BIN)/etcd-$(v)) $(BIN)/etcdctl-$(ETCD_DEFAULT)
 # Modules whose tests run: the library at the root, then nested test modules.
-TEST_MODULES := . interop integration faults
+TEST_MODULES := . interop integration faults bench
 GO_TEST_FLAGS ?= -race -count=1
 # Which etcd the suite uses by default, and which it is repeated against.
 ETCD_MAIN := $(BIN)/etcd-$(ETCD_DEFAULT)
@@ -35,7 +35,7 @@ else
 TEST_NEEDS := etcd etcd-image
 endif
 
-.PHONY: test check fmt release-check mutants mutants-apply fuzz etcd debs docker-engine etcd-image test-versions bench soak vet staticcheck clean
+.PHONY: test check fmt release-check mutants mutants-apply fuzz etcd debs docker-engine etcd-image test-versions bench bench-micro soak vet staticcheck clean
 
 etcd: $(ETCD_BINS) debs
 
@@ -124,7 +124,17 @@ fuzz: $(ETCD_MAIN)
 release-check:
 	@tools/release-check
 
+# etcdgw and clientv3 side by side on the same etcd (bench/main.go): the
+# markdown table goes to stdout and docs/bench.md, the plot to docs/bench.svg.
+BENCH_ROUNDS ?= 3
+BENCH_DUR ?= 3s
+BENCH_ONLY ?= kv,lock,election,queue
 bench: etcd
+	cd bench && ETCD_BIN=$(ETCD_MAIN) go run . -rounds $(BENCH_ROUNDS) -dur $(BENCH_DUR) -only $(BENCH_ONLY) \
+	  -md ../docs/bench.md -svg ../docs/bench.svg
+
+# The gateway package's own Go benchmarks (allocations, encoding).
+bench-micro: etcd
 	ETCD_BIN=$(ETCD_MAIN) go test -run '^$$' -bench . -benchmem ./gateway/
 
 # The fault-injection suite for longer: SOAK is each workload's duration.

@@ -530,6 +530,16 @@ func threadsStopped(pid int, stopped bool) (bool, error) {
 	return true, nil
 }
 
+// PID returns the member's process ID, or 0 when it is not running.
+func (m *Member) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
+}
+
 // Running reports whether the member's process is started and has not exited.
 func (m *Member) Running() bool {
 	m.mu.Lock()

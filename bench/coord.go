@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	recipe "go.etcd.io/etcd/client/v3/experimental/recipes"
+
+	"github.com/etcdgw/etcdgw/election"
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	"github.com/etcdgw/etcdgw/lease"
+	"github.com/etcdgw/etcdgw/mutex"
+	"github.com/etcdgw/etcdgw/queue"
+)
+
+// pair is one figure for both clients.
+type pair struct{ ours, theirs sample }
+
+// locker is what both mutexes offer.
+type locker interface {
+	Lock(context.Context) error
+	Unlock(context.Context) error
+}
+
+const contenders = 32
+
+// lockSection: 32 contenders, each with its own lease (session), loop
+// Lock→Unlock on one name; hand-offs per second and new TCP connections per
+// hand-off.
+func lockSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) (pair, error) {
+	pid := cl.Members[0].PID()
+	gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+	if err != nil {
+		return pair{}, err
+	}
+	defer gc.Close()
+	vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		return pair{}, err
+	}
+	defer vc.Close()
+	var ours, theirs []sample
+	for r := 0; r < cfg.rounds; r++ {
+		name := fmt.Sprintf("bench-lock-%d", r)
+		var ls []locker
+		for i := 0; i < contenders; i++ {
+			l, err := lease.New(ctx, gc, lease.WithTTL(60))
+			if err != nil {
+				return pair{}, err
+			}
+			defer l.Close(context.Background())
+			ls = append(ls, mutex.New(l, name))
+		}
+		s, err := handoffs(ctx, ls, cfg.dur, pid)
+		if err != nil {
+			return pair{}, fmt.Errorf("etcdgw lock: %w", err)
+		}
+		ours = append(ours, s)
+		ls = nil
+		for i := 0; i < contenders; i++ {
+			sess, err := concurrency.NewSession(vc, concurrency.WithTTL(60))
+			if err != nil {
+				return pair{}, err
+			}
+			defer sess.Close()
+			ls = append(ls, concurrency.NewMutex(sess, "v3-"+name))
+		}
+		s, err = handoffs(ctx, ls, cfg.dur, pid)
+		if err != nil {
+			return pair{}, fmt.Errorf("clientv3 lock: %w", err)
+		}
+		theirs = append(theirs, s)
+	}
+	p := pair{median(ours, sample.rate), median(theirs, sample.rate)}
+	say("lock x%d: etcdgw %.0f hand-offs/s (%.3f conns each), clientv3 %.0f/s (%.3f)", contenders,
+		p.ours.rate(), perHandoff(p.ours), p.theirs.rate(), perHandoff(p.theirs))
+	return p, nil
+}
+
+func perHandoff(s sample) float64 {
+	if s.ops == 0 {
+		return 0
+	}
+	return float64(s.conns) / float64(s.ops)
+}
+
+func handoffs(ctx context.Context, ls []locker, d time.Duration, pid int) (sample, error) {
+	var ops atomic.Int64
+	var lat latencies
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ls))
+	end := time.Now().Add(d)
+	m := startMeter(pid)
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(end) {
+				t0 := time.Now()
+				if err := l.Lock(ctx); err != nil {
+					errs <- err
+					return
+				}
+				mine = append(mine, time.Since(t0))
+				ops.Add(1)
+				if err := l.Unlock(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+			lat.add(mine, 0)
+		}()
+	}
+	wg.Wait()
+	s := m.stop(ops.Load(), lat.all)
+	select {
+	case err := <-errs:
+		return s, err
+	default:
+	}
+	return s, nil
+}
+
+// campaigner is what both elections offer.
+type campaigner interface {
+	Campaign(ctx context.Context, val string) error
+	Resign(ctx context.Context) error
+}
+
+// electionSection: three candidates on a three-member cluster; the leader
+// resigns and the time until the next candidate's Campaign returns is the
+// failover. The sample's latencies are the failovers.
+func electionSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) (pair, error) {
+	gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+	if err != nil {
+		return pair{}, err
+	}
+	defer gc.Close()
+	vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		return pair{}, err
+	}
+	defer vc.Close()
+	const candidates, failovers = 3, 10
+	var ours, theirs []sample
+	for r := 0; r < cfg.rounds; r++ {
+		name := fmt.Sprintf("bench-elect-%d", r)
+		var cs []campaigner
+		for i := 0; i < candidates; i++ {
+			l, err := lease.New(ctx, gc, lease.WithTTL(10))
+			if err != nil {
+				return pair{}, err
+			}
+			defer l.Close(context.Background())
+			cs = append(cs, election.New(l, name))
+		}
+		s, err := failover(ctx, cs, failovers)
+		if err != nil {
+			return pair{}, fmt.Errorf("etcdgw election: %w", err)
+		}
+		ours = append(ours, s)
+		cs = nil
+		for i := 0; i < candidates; i++ {
+			sess, err := concurrency.NewSession(vc, concurrency.WithTTL(10))
+			if err != nil {
+				return pair{}, err
+			}
+			defer sess.Close()
+			cs = append(cs, concurrency.NewElection(sess, "v3-"+name))
+		}
+		s, err = failover(ctx, cs, failovers)
+		if err != nil {
+			return pair{}, fmt.Errorf("clientv3 election: %w", err)
+		}
+		theirs = append(theirs, s)
+	}
+	p50 := func(s sample) float64 { return float64(s.pct(.5)) }
+	p := pair{median(ours, p50), median(theirs, p50)}
+	say("failover: etcdgw p50 %v, clientv3 p50 %v", p.ours.pct(.5), p.theirs.pct(.5))
+	return p, nil
+}
+
+// failover runs n hand-overs of leadership among cs: every candidate
+// campaigns; whoever wins resigns after the previous failover was timed.
+func failover(ctx context.Context, cs []campaigner, n int) (sample, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	won := make(chan int, len(cs))
+	errs := make(chan error, len(cs))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	campaign := func(i int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cs[i].Campaign(ctx, fmt.Sprint(i)); err != nil {
+				if ctx.Err() == nil {
+					errs <- err
+				}
+				return
+			}
+			won <- i
+		}()
+	}
+	for i := range cs {
+		campaign(i)
+	}
+	var lat []time.Duration
+	leader := -1
+	select {
+	case leader = <-won:
+	case err := <-errs:
+		return sample{}, err
+	}
+	for len(lat) < n {
+		t0 := time.Now()
+		if err := cs[leader].Resign(ctx); err != nil {
+			return sample{}, err
+		}
+		select {
+		case next := <-won:
+			lat = append(lat, time.Since(t0))
+			campaign(leader) // the old leader queues again
+			leader = next
+		case err := <-errs:
+			return sample{}, err
+		case <-time.After(30 * time.Second):
+			return sample{}, errors.New("no new leader within 30 s")
+		}
+	}
+	return sample{ops: int64(len(lat)), lat: lat}, nil
+}
+
+// queueRow is the work-queue figure on one server.
+type queueRow struct {
+	servers int
+	pair
+}
+
+const (
+	consumers = 8
+	items     = 2000
+)
+
+// queueSection: 8 consumers claim and ack pre-enqueued items; items per
+// second, on one member and on three. clientv3's recipes.Queue dequeues at
+// most once (an item is gone when taken, acked or not), so it is a floor to
+// compare with, not the same guarantee.
+func queueSection(ctx context.Context, cfg config, single, three *etcdtest.Cluster) ([]queueRow, error) {
+	var rows []queueRow
+	for _, cl := range []*etcdtest.Cluster{single, three} {
+		gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+		if err != nil {
+			return nil, err
+		}
+		defer gc.Close()
+		vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		defer vc.Close()
+		var ours, theirs []sample
+		for r := 0; r < cfg.rounds; r++ {
+			name := fmt.Sprintf("bench-q-%d-%d", len(cl.Members), r)
+			s, err := workQueue(ctx, gc, name)
+			if err != nil {
+				return nil, fmt.Errorf("etcdgw queue: %w", err)
+			}
+			ours = append(ours, s)
+			s, err = recipeQueue(ctx, vc, name)
+			if err != nil {
+				return nil, fmt.Errorf("clientv3 queue: %w", err)
+			}
+			theirs = append(theirs, s)
+		}
+		row := queueRow{len(cl.Members), pair{median(ours, sample.rate), median(theirs, sample.rate)}}
+		say("queue on %d: etcdgw %.0f items/s, clientv3 recipes.Queue %.0f items/s", row.servers, row.ours.rate(), row.theirs.rate())
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func batch() []string {
+	vals := make([]string, 100)
+	for i := range vals {
+		vals[i] = strings.Repeat("i", 64)
+	}
+	return vals
+}
+
+func workQueue(ctx context.Context, c *gateway.Client, name string) (sample, error) {
+	q, err := queue.NewWorkQueue(c, name)
+	if err != nil {
+		return sample{}, err
+	}
+	for i := 0; i < items/100; i++ {
+		if err := q.EnqueueBatch(ctx, batch(), 0); err != nil {
+			return sample{}, err
+		}
+	}
+	return consume(ctx, func(ctx context.Context) (func() error, error) {
+		l, err := lease.New(ctx, c, lease.WithTTL(30))
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			defer l.Close(context.Background())
+			for {
+				it, err := q.Claim(ctx, l)
+				if err != nil {
+					return err
+				}
+				if err := it.Ack(ctx); err != nil {
+					return err
+				}
+				if counted() {
+					return nil
+				}
+			}
+		}, nil
+	})
+}
+
+func recipeQueue(ctx context.Context, c *clientv3.Client, name string) (sample, error) {
+	q := recipe.NewQueue(c, "v3-"+name)
+	// Dequeue takes no context: one extra item per consumer lets each come
+	// back once the count is reached.
+	for i := 0; i < items+consumers; i++ {
+		if err := q.Enqueue(strings.Repeat("i", 64)); err != nil {
+			return sample{}, err
+		}
+	}
+	return consume(ctx, func(ctx context.Context) (func() error, error) {
+		return func() error {
+			for {
+				if _, err := q.Dequeue(); err != nil {
+					return err
+				}
+				if counted() {
+					return nil
+				}
+			}
+		}, nil
+	})
+}
+
+// done counts the items consumed in the current consume run.
+var done atomic.Int64
+
+// counted counts one item and reports whether every item is done.
+func counted() bool { return done.Add(1) >= items }
+
+// consume starts the consumers start makes, runs them until every item is done,
+// and times them.
+func consume(ctx context.Context, start func(context.Context) (func() error, error)) (sample, error) {
+	done.Store(0)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var loops []func() error
+	for i := 0; i < consumers; i++ {
+		f, err := start(ctx)
+		if err != nil {
+			return sample{}, err
+		}
+		loops = append(loops, f)
+	}
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, consumers)
+	for _, f := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && ctx.Err() == nil {
+				errs <- err
+			}
+			cancel() // the others stop waiting once every item is done
+		}()
+	}
+	wg.Wait()
+	s := sample{ops: done.Load(), elapsed: time.Since(t0)}
+	select {
+	case err := <-errs:
+		return s, err
+	default:
+	}
+	if s.ops < items {
+		return s, fmt.Errorf("%d items of %d consumed", s.ops, items)
+	}
+	return s, nil
+}

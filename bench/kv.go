@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+)
+
+// kvClient is the little the KV runs need of a client.
+type kvClient interface {
+	name() string
+	put(ctx context.Context, key, val string) error
+	get(ctx context.Context, key string) error
+	txn(ctx context.Context, key, val string) error
+	close()
+}
+
+type gw struct{ c *gateway.Client }
+
+func (gw) name() string { return "etcdgw" }
+func (g gw) put(ctx context.Context, k, v string) error {
+	_, err := g.c.Put(ctx, k, v)
+	return err
+}
+func (g gw) get(ctx context.Context, k string) error {
+	r, err := g.c.Get(ctx, k)
+	if err == nil && len(r.Kvs) != 1 {
+		err = fmt.Errorf("get %q: %d keys", k, len(r.Kvs))
+	}
+	return err
+}
+func (g gw) txn(ctx context.Context, k, v string) error {
+	_, err := g.c.Txn().If(gateway.CmpVersion(k, gateway.Greater, -1)).Then(gateway.OpPut(k, v)).Commit(ctx)
+	return err
+}
+func (g gw) close() { g.c.Close() }
+
+type v3 struct{ c *clientv3.Client }
+
+func (v3) name() string { return "clientv3" }
+func (c v3) put(ctx context.Context, k, v string) error {
+	_, err := c.c.Put(ctx, k, v)
+	return err
+}
+func (c v3) get(ctx context.Context, k string) error {
+	r, err := c.c.Get(ctx, k)
+	if err == nil && len(r.Kvs) != 1 {
+		err = fmt.Errorf("get %q: %d keys", k, len(r.Kvs))
+	}
+	return err
+}
+func (c v3) txn(ctx context.Context, k, v string) error {
+	_, err := c.c.Txn(ctx).If(clientv3.Compare(clientv3.Version(k), ">", -1)).Then(clientv3.OpPut(k, v)).Commit()
+	return err
+}
+func (c v3) close() { c.c.Close() }
+
+func newGW(eps []string, mod ...func(*gateway.Config)) (kvClient, error) {
+	cfg := gateway.Config{Endpoints: eps}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := gateway.New(cfg)
+	return gw{c}, err
+}
+
+func newV3(eps []string) (kvClient, error) {
+	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second})
+	return v3{c}, err
+}
+
+// kvRow is one line of the KV table: an operation at a caller count, both
+// clients' medians.
+type kvRow struct {
+	op      string
+	callers int
+	ours    sample
+	theirs  sample
+}
+
+// kvSection runs every operation at every caller count, both clients
+// interleaved, cfg.rounds times, and keeps the median run of each (by ops/s).
+func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, error) {
+	pid := cl.Members[0].PID()
+	ours, err := newGW(cl.Endpoints())
+	if err != nil {
+		return nil, err
+	}
+	defer ours.close()
+	theirs, err := newV3(cl.Endpoints())
+	if err != nil {
+		return nil, err
+	}
+	defer theirs.close()
+	val := strings.Repeat("v", 256)
+	max := 0
+	for _, n := range cfg.callers {
+		max = n
+	}
+	for i := 0; i < max; i++ { // the keys the gets read
+		if err := ours.put(ctx, key("get", i), val); err != nil {
+			return nil, err
+		}
+	}
+	var rows []kvRow
+	for _, op := range cfg.ops {
+		for _, n := range cfg.callers {
+			var a, b []sample
+			for r := 0; r < cfg.rounds; r++ {
+				// Alternate who goes first, so that neither always meets a
+				// freshly compacted or warmed server.
+				first, second := ours, theirs
+				if r%2 == 1 {
+					first, second = theirs, ours
+				}
+				for _, c := range []kvClient{first, second} {
+					s, err := kvRun(ctx, c, op, n, cfg.dur, val, pid)
+					if err != nil {
+						return nil, fmt.Errorf("%s %s x%d: %w", c.name(), op, n, err)
+					}
+					if c == ours {
+						a = append(a, s)
+					} else {
+						b = append(b, s)
+					}
+				}
+			}
+			row := kvRow{op: op, callers: n, ours: median(a, sample.rate), theirs: median(b, sample.rate)}
+			say("%s x%d: etcdgw %.0f ops/s, clientv3 %.0f ops/s (%.2fx)", op, n, row.ours.rate(), row.theirs.rate(), row.ours.rate()/row.theirs.rate())
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+func key(op string, i int) string { return fmt.Sprintf("bench/%s/%04d", op, i) }
+
+// kvRun has n callers do op on their own key for d and returns the figures.
+func kvRun(ctx context.Context, c kvClient, op string, n int, d time.Duration, val string, pid int) (sample, error) {
+	do := map[string]func(context.Context, string) error{
+		"put": func(ctx context.Context, k string) error { return c.put(ctx, k, val) },
+		"get": c.get,
+		"txn": func(ctx context.Context, k string) error { return c.txn(ctx, k, val) },
+	}[op]
+	if do == nil {
+		return sample{}, fmt.Errorf("unknown op %q", op)
+	}
+	var lat latencies
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	end := time.Now().Add(d)
+	m := startMeter(pid)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := key(op, i)
+			mine := make([]time.Duration, 0, 4096)
+			var ops int64
+			for {
+				t0 := time.Now()
+				if t0.After(end) {
+					break
+				}
+				if err := do(ctx, k); err != nil {
+					errs <- err
+					break
+				}
+				mine = append(mine, time.Since(t0))
+				ops++
+			}
+			lat.add(mine, ops)
+		}()
+	}
+	wg.Wait()
+	s := m.stop(lat.ops, lat.all)
+
+	select {
+	case err := <-errs:
+		return s, err
+	default:
+	}
+	return s, nil
+}
