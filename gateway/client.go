@@ -51,6 +51,8 @@ type state struct {
 	serialBatches *coalescer // serializable reads
 	endLife       context.CancelFunc
 	flushers      sync.WaitGroup
+
+	hub hubState // the shared watch streams of Await (await.go)
 }
 
 // New returns a Client for cfg. It reads the TLS files and checks the
@@ -165,6 +167,7 @@ func (c *Client) Close() error {
 	for _, w := range ws {
 		w.Stop()
 	}
+	c.hub().close()
 	if c.stop != nil {
 		c.stop()
 		<-c.syncDone

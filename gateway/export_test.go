@@ -57,3 +57,11 @@ func PendingOps(c *Client) int {
 	}
 	return n
 }
+
+// SharedStreams returns how many shared watch streams c runs for Await.
+func SharedStreams(c *Client) int {
+	h := c.hub()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.streams)
+}

@@ -27,19 +27,19 @@ type locker interface {
 	Unlock(context.Context) error
 }
 
-// meter counts the requests a client sends, and separately the watch
-// requests, which tell when a waiter has queued.
+// meter counts the requests a client sends, and separately the watches it
+// creates, which tell when a clientv3 waiter has queued.
 type meter struct {
 	requests atomic.Int64
-	watches  chan struct{}
+	watches  atomic.Int64
 }
 
-func newMeter() *meter { return &meter{watches: make(chan struct{}, 1024)} }
+func newMeter() *meter { return &meter{} }
 
 func (m *meter) sent(watch bool) {
 	m.requests.Add(1)
 	if watch {
-		m.watches <- struct{}{}
+		m.watches.Add(1)
 	}
 }
 
@@ -87,7 +87,8 @@ func (s countedStream) SendMsg(msg any) error {
 // all of them, each unlocking as soon as it holds. It returns the requests per
 // hand-off (from the holder's release to the last acquisition) and the
 // latencies (release started to the next Lock returned).
-func handoffs(t *testing.T, ctx context.Context, m *meter, holder locker, waiters []locker) (float64, []time.Duration) {
+// queued reports how many waiters wait.
+func handoffs(t *testing.T, ctx context.Context, m *meter, queued func() int, holder locker, waiters []locker) (float64, []time.Duration) {
 	tu.NoErr(t, holder.Lock(ctx))
 	var mu sync.Mutex
 	var releases, acquires []time.Time
@@ -98,9 +99,6 @@ func handoffs(t *testing.T, ctx context.Context, m *meter, holder locker, waiter
 		if err := l.Unlock(ctx); err != nil {
 			t.Error(err)
 		}
-	}
-	for len(m.watches) > 0 {
-		<-m.watches
 	}
 	var wg sync.WaitGroup
 	for _, w := range waiters {
@@ -117,11 +115,11 @@ func handoffs(t *testing.T, ctx context.Context, m *meter, holder locker, waiter
 			release(w)
 		}()
 	}
-	for range waiters { // each waiter watches once it has queued
+	for queued() < len(waiters) {
 		select {
-		case <-m.watches:
 		case <-ctx.Done():
 			t.Fatal("waiters did not queue")
+		case <-time.After(time.Millisecond):
 		}
 	}
 	before := m.requests.Load()
@@ -173,7 +171,8 @@ func TestHandoffComparison(t *testing.T) {
 		for range n {
 			ws = append(ws, mk())
 		}
-		per, lat := handoffs(t, ctx, gm, mk(), ws)
+		// Ours wait on the client's shared watch streams, which count them.
+		per, lat := handoffs(t, ctx, gm, gc.Waiters, mk(), ws)
 		rows = append(rows, row{"etcdgw mutex (gateway)", n, per, pct(lat, .5), pct(lat, .99)})
 
 		// clientv3, over gRPC.
@@ -189,7 +188,9 @@ func TestHandoffComparison(t *testing.T) {
 		for range n {
 			ws = append(ws, mk3())
 		}
-		per, lat = handoffs(t, ctx, vm, mk3(), ws)
+		// clientv3's waiters each create a watch once queued.
+		before := vm.watches.Load()
+		per, lat = handoffs(t, ctx, vm, func() int { return int(vm.watches.Load() - before) }, mk3(), ws)
 		rows = append(rows, row{"clientv3 concurrency.Mutex", n, per, pct(lat, .5), pct(lat, .99)})
 	}
 	t.Logf("%-28s %8s %12s %10s %10s", "implementation", "waiters", "req/handoff", "p50", "p99")

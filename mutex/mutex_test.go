@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -387,18 +388,15 @@ func TestCancelLeavesNothing(t *testing.T) {
 	}
 }
 
-// counting counts the requests a client sends.
+// counting counts the requests a client sends, and the connections it opens.
 type counting struct {
-	next    http.RoundTripper
-	n       atomic.Int64
-	watches chan struct{} // a value for each watch opened
+	next  http.RoundTripper
+	n     atomic.Int64
+	dials atomic.Int64
 }
 
 func (c *counting) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	if strings.HasSuffix(r.URL.Path, "/watch") {
-		c.watches <- struct{}{}
-	}
 	return c.next.RoundTrip(r)
 }
 
@@ -418,10 +416,15 @@ func (s slot) Unlock(ctx context.Context) error { return s.Release(ctx) }
 // It returns the requests per hand-off (counted from the first release to the
 // last acquisition) and each hand-off's latency (a release started to the
 // next Lock returned).
-func handoffs(t testing.TB, ctx context.Context, eps []string, holders, waiters int, mk func(*lease.Lease) locker) (float64, []time.Duration) {
+func handoffs(t testing.TB, ctx context.Context, eps []string, holders, waiters int, mk func(*lease.Lease) locker) (float64, float64, []time.Duration) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2 * waiters
-	cnt := &counting{next: tr, watches: make(chan struct{}, 4*waiters)}
+	cnt := &counting{next: tr}
+	dial := (&net.Dialer{}).DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cnt.dials.Add(1)
+		return dial(ctx, network, addr)
+	}
 	c := tu.Client(t, eps, func(cfg *gateway.Config) { cfg.HTTPClient = &http.Client{Transport: cnt} })
 	t.Cleanup(tr.CloseIdleConnections)
 	hs := make([]locker, holders)
@@ -443,9 +446,6 @@ func handoffs(t testing.TB, ctx context.Context, eps []string, holders, waiters 
 			t.Error(err)
 		}
 	}
-	for len(cnt.watches) > 0 {
-		<-cnt.watches
-	}
 	var wg sync.WaitGroup
 	for _, m := range ms {
 		wg.Add(1)
@@ -461,26 +461,27 @@ func handoffs(t testing.TB, ctx context.Context, eps []string, holders, waiters 
 			release(m)
 		}()
 	}
-	// Every waiter has queued once it has opened its watch.
-	for range waiters {
+	// Every waiter has queued once it waits on the client's shared stream.
+	for c.Waiters() < waiters {
 		select {
-		case <-cnt.watches:
 		case <-ctx.Done():
 			t.Fatal("waiters did not queue")
+		case <-time.After(time.Millisecond):
 		}
 	}
-	before := cnt.n.Load()
+	before, dialed := cnt.n.Load(), cnt.dials.Load()
 	for _, h := range hs {
 		release(h)
 	}
 	wg.Wait()
 	// The last releases hand off to nobody.
 	perHandoff := float64(cnt.n.Load()-before-int64(holders)) / float64(waiters)
+	connsPer := float64(cnt.dials.Load()-dialed) / float64(waiters)
 	var lat []time.Duration
 	for i := range acquires {
 		lat = append(lat, acquires[i].Sub(releases[i]))
 	}
-	return perHandoff, lat
+	return perHandoff, connsPer, lat
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -512,9 +513,13 @@ func TestHandoffRequestsFlat(t *testing.T) {
 	for _, k := range kinds {
 		for _, w := range []int{1, 8, 64} {
 			name := fmt.Sprintf("flat-%s-%d", strings.ReplaceAll(k.name, " ", "-"), w)
-			p, lat := handoffs(t, ctx, cl.Endpoints(), k.holders, w, func(l *lease.Lease) locker { return k.mk(l, name) })
-			t.Logf("%-16s %2d waiters: %.2f requests per hand-off, latency p50 %v p99 %v", k.name, w, p,
+			p, conns, lat := handoffs(t, ctx, cl.Endpoints(), k.holders, w, func(l *lease.Lease) locker { return k.mk(l, name) })
+			t.Logf("%-16s %2d waiters: %.2f requests and %.3f new connections per hand-off, latency p50 %v p99 %v", k.name, w, p, conns,
 				percentile(lat, 0.5).Round(10*time.Microsecond), percentile(lat, 0.99).Round(10*time.Microsecond))
+			// Waits share one watch stream per lock: a hand-off opens no connection.
+			if w > 1 && conns > 0.05 {
+				t.Errorf("%s with %d waiters: %.3f new connections per hand-off, want at most 0.05", k.name, w, conns)
+			}
 			if p > k.want+0.5 {
 				t.Errorf("%s with %d waiters: %.2f requests per hand-off, want at most %v", k.name, w, p, k.want)
 			}
