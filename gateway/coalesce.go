@@ -191,8 +191,12 @@ func (q *coalescer) take() ([]*waiter, *batch) {
 	q.pending = kept
 	ctx, cancel := context.WithCancel(q.life)
 	if d := q.c.reqTimeout; d > 0 {
-		tctx, tcancel := context.WithTimeout(ctx, d)
-		ctx, cancel = tctx, func() { tcancel(); cancel() }
+		// The timeout's context is a child: cancelling it leaves the parent
+		// to cancel too.
+		parentCancel := cancel
+		var timeoutCancel context.CancelFunc
+		ctx, timeoutCancel = context.WithTimeout(ctx, d)
+		cancel = func() { timeoutCancel(); parentCancel() }
 	}
 	b := &batch{ctx: ctx, cancel: cancel, waiting: len(ws)}
 	for _, w := range ws {

@@ -152,9 +152,17 @@ func put(c *gateway.Client, key, val string, opts ...gateway.Option) func(contex
 // TestCoalesceBatches: calls that wait together go out as one txn, each gets
 // its own typed result with the txn's header, and a lone call is sent alone.
 func TestCoalesceBatches(t *testing.T) {
-	c, w := wireClient(t, endpoints)
+	t.Run("without a request timeout", func(t *testing.T) { coalesceBatches(t) })
+	// A batch's context then has a deadline of its own.
+	t.Run("with a request timeout", func(t *testing.T) {
+		coalesceBatches(t, func(cfg *gateway.Config) { cfg.RequestTimeout = 5 * time.Second })
+	})
+}
+
+func coalesceBatches(t *testing.T, mod ...func(*gateway.Config)) {
+	c, w := wireClient(t, endpoints, mod...)
 	ctx := tu.Ctx(t)
-	p := "coalesce-batches/"
+	p := "coalesce-batches/" + t.Name() + "/"
 	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, p+"old", "x"))
 	if n := len(w.txns()); n != 0 {
 		t.Fatalf("a lone put went out as %d txns", n)
