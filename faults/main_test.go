@@ -66,10 +66,10 @@ func writeSummary(w io.Writer) {
 		width = max(width, len(faultList(r.faults)))
 	}
 	fmt.Fprintf(w, "\nfault-injection summary (each workload %v, 3 members)\n", runFor())
-	fmt.Fprintf(w, "| %-10s | %-*s | %10s | %10s |\n", "workload", width, "faults injected", "operations", "violations")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", strings.Repeat("-", 12), strings.Repeat("-", width+2), strings.Repeat("-", 12), strings.Repeat("-", 12))
+	fmt.Fprintf(w, "| %-12s | %-*s | %10s | %10s |\n", "workload", width, "faults injected", "operations", "violations")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", strings.Repeat("-", 14), strings.Repeat("-", width+2), strings.Repeat("-", 12), strings.Repeat("-", 12))
 	for _, r := range summary {
-		fmt.Fprintf(w, "| %-10s | %-*s | %10d | %10d |\n", r.workload, width, faultList(r.faults), r.ops, r.violations)
+		fmt.Fprintf(w, "| %-12s | %-*s | %10d | %10d |\n", r.workload, width, faultList(r.faults), r.ops, r.violations)
 	}
 	fmt.Fprintln(w, "\nwhat each workload's checks catch:")
 	for _, r := range summary {
