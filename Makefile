@@ -115,7 +115,7 @@ mutants: $(ETCD_MAIN)
 # does); a failing input lands in the package's testdata/fuzz, to commit with
 # the fix.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzReplyError FuzzStreamDecoder FuzzAPIPathFor FuzzPrefixEnd
+FUZZ_TARGETS := FuzzReplyError FuzzStreamDecoder FuzzAPIPathFor FuzzPrefixEnd FuzzFastDecode
 fuzz: $(ETCD_MAIN)
 	@set -e; for f in $(FUZZ_TARGETS); do echo "== $$f for $(FUZZTIME)"; \
 	  ETCD_BIN=$(ETCD_MAIN) go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./gateway/; done

@@ -38,6 +38,15 @@ func (r *report) markdown() string {
 				us(k.theirs.perOp(k.theirs.serverCPU)), us(k.ours.perOp(k.ours.serverCPU)))
 		}
 		b.WriteString("\n")
+		b.WriteString("| one caller | p50 ms clientv3 | p50 ms etcdgw | etcdgw / clientv3 | p50 ms bare HTTP request to the gateway | etcdgw / bare |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, k := range r.kv {
+			if k.callers != 1 || k.bare.ops == 0 {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %.2f× | %s | %.2f× |\n", k.op, ms(k.theirs.pct(.5)), ms(k.ours.pct(.5)),
+				float64(k.ours.pct(.5))/float64(k.theirs.pct(.5)), ms(k.bare.pct(.5)), float64(k.ours.pct(.5))/float64(k.bare.pct(.5)))
+		}
+		b.WriteString("\n")
 	}
 	if r.locks.ours.ops > 0 {
 		b.WriteString("| coordination | clientv3 | etcdgw | ratio |\n|---|---:|---:|---:|\n")

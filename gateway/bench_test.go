@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,4 +150,45 @@ func BenchmarkWatchDelivery(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkFloor: one caller's Get against the floor, a bare net/http request
+// of the same body whose reply is read and not decoded; with coalescing on
+// and off.
+func BenchmarkFloor(b *testing.B) {
+	cl := etcdtest.Single(b)
+	ctx := context.Background()
+	c := tu.Client(b, cl.Endpoints())
+	off := tu.Client(b, cl.Endpoints(), func(cfg *gateway.Config) { cfg.DisableCoalescing = true })
+	if _, err := c.Put(ctx, "floor", value256); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("get", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := c.Get(ctx, "floor"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("get-uncoalesced", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := off.Get(ctx, "floor"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	b.Run("bare", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, cl.Endpoints()[0]+"/v3/kv/range", strings.NewReader(`{"key":"Zmxvb3I="}`))
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := hc.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
 }

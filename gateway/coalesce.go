@@ -281,14 +281,21 @@ func covers(o *Op, key []byte) bool {
 // kv/deleterange), with the ordinary resend contract, and stores its result in
 // w.res.
 func (c *Client) single(ctx context.Context, w *waiter) error {
-	var err error
+	var resp any
 	switch w.op.kind {
 	case opGet:
-		w.res.Get, err = call[GetResponse](ctx, c, w.rpc, w.size, w.op.rangeRequest())
+		w.res.Get = new(GetResponse)
+		resp = w.res.Get
 	case opPut:
-		w.res.Put, err = call[PutResponse](ctx, c, w.rpc, w.size, w.op.putRequest())
+		w.res.Put = new(PutResponse)
+		resp = w.res.Put
 	case opDelete:
-		w.res.Delete, err = call[DeleteResponse](ctx, c, w.rpc, w.size, w.op.deleteRequest())
+		w.res.Delete = new(DeleteResponse)
+		resp = w.res.Delete
+	}
+	err := c.postBuilt(ctx, w.rpc, w.size, func(b []byte) []byte { return appendRequest(b, &w.op) }, resp)
+	if err != nil {
+		w.res = OpResponse{}
 	}
 	return err
 }
@@ -306,14 +313,13 @@ func (c *Client) sendBatch(ctx context.Context, ws []*waiter) {
 		return
 	}
 	r := rpcTxnReadOnly
-	req := &txnRequest{Success: make([]requestOp, len(ws))}
-	for i, w := range ws {
-		req.Success[i] = w.op.requestOp()
+	for _, w := range ws {
 		if w.op.kind != opGet {
 			r = rpcTxn
 		}
 	}
-	resp, err := call[TxnResponse](ctx, c, r, 0, req)
+	resp := new(TxnResponse)
+	err := c.postBuilt(ctx, r, 0, func(b []byte) []byte { return appendBatch(b, ws) }, resp)
 	if err == nil && len(resp.Responses) != len(ws) {
 		err = &Error{Op: r.path, kind: ErrMalformedResponse,
 			Message: "a batch's reply does not hold one response per operation"}

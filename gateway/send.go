@@ -48,9 +48,8 @@ func (c *Client) Do(ctx context.Context, path string, req, resp any) error {
 // unary checks a request's size (estimated by the caller), encodes it and posts
 // it.
 func (c *Client) unary(ctx context.Context, r rpc, size int, req, resp any) error {
-	if c.maxReqBytes > 0 && size > c.maxReqBytes {
-		return localError(r.path, ErrRequestTooLarge, fmt.Sprintf(
-			"request of about %d bytes exceeds the server's limit of %d bytes (Config.MaxRequestBytes); not sent", size, c.maxReqBytes))
+	if err := c.checkSize(r, size); err != nil {
+		return err
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -59,6 +58,31 @@ func (c *Client) unary(ctx context.Context, r rpc, size int, req, resp any) erro
 		return &Error{Op: r.path, Message: "encode request", Err: err}
 	}
 	return c.post(ctx, r, buf.Bytes(), resp)
+}
+
+// checkSize refuses a request whose estimated size is over the server's limit.
+func (c *Client) checkSize(r rpc, size int) error {
+	if c.maxReqBytes > 0 && size > c.maxReqBytes {
+		return localError(r.path, ErrRequestTooLarge, fmt.Sprintf(
+			"request of about %d bytes exceeds the server's limit of %d bytes (Config.MaxRequestBytes); not sent", size, c.maxReqBytes))
+	}
+	return nil
+}
+
+// postBuilt is unary for the hot path's requests (encode.go): build appends the
+// body to a pooled buffer.
+func (c *Client) postBuilt(ctx context.Context, r rpc, size int, build func([]byte) []byte, resp any) error {
+	if err := c.checkSize(r, size); err != nil {
+		return err
+	}
+	bp := bodyPool.Get().(*[]byte)
+	b := build((*bp)[:0])
+	err := c.post(ctx, r, b, resp)
+	if cap(b) <= 1<<20 { // a huge body's buffer is left to the collector
+		*bp = b[:0]
+		bodyPool.Put(bp)
+	}
+	return err
 }
 
 // post sends body to r's path, with the client's request timeout.
@@ -102,7 +126,7 @@ func (c *Client) postTo(ctx context.Context, ep *endpoint, op string, body []byt
 	if resp == nil {
 		return nil
 	}
-	if err := json.Unmarshal(buf.Bytes(), resp); err != nil {
+	if err := decodeReply(buf.Bytes(), resp); err != nil {
 		return &Error{Op: op, Endpoint: ep.base, Status: hr.StatusCode,
 			Message: "undecodable reply " + snippet(buf.Bytes()), Err: err, kind: ErrMalformedResponse}
 	}
