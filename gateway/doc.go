@@ -13,6 +13,28 @@
 // match with errors.Is against the sentinels in this package, such as ErrCompacted
 // or ErrLeaseNotFound.
 //
+// # Fewer, fuller requests
+//
+// etcd's gateway costs the server about three times the CPU of a gRPC request,
+// per request rather than per operation. So Get, Put and Delete calls made at the
+// same time from different goroutines go to the server together, as the
+// operations of one transaction: a call made while the client is idle is sent at
+// once and alone; while requests are in flight, new calls gather into the next
+// one (no timer, no added latency). Each call still gets its own response and its
+// own error: a transaction refused because of one operation (a lease not found, a
+// permission denied, a value too large) is split until that call fails alone;
+// two writes to one key never share a transaction, so every put makes its own
+// event. A write whose batch's reply is lost fails with ErrOutcomeUnknown, as it
+// would alone; reads are sent again. One difference shows: writes coalesced
+// together share one revision (each at its own key), as the operations of any
+// transaction do, where separately they would have had consecutive ones. Code
+// that orders writes to different keys by their revisions should use
+// transactions, which are never merged, or set Config.DisableCoalescing.
+//
+// Waits (Await, and through it every lock, election, barrier and queue wait)
+// share one watch stream per scope per client, so a hand-off between waiters
+// opens no connection.
+//
 // What it leaves out: locks, elections and the other recipes live in their own
 // packages (lease, mutex, election, barrier, queue), which are built on this one.
 // The v2 API and etcd's own lock and election services (/v3/lock, /v3/election),

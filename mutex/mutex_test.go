@@ -2,10 +2,13 @@ package mutex_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -417,7 +420,13 @@ func (s slot) Unlock(ctx context.Context) error { return s.Release(ctx) }
 // last acquisition) and each hand-off's latency (a release started to the
 // next Lock returned).
 func handoffs(t testing.TB, ctx context.Context, eps []string, holders, waiters int, mk func(*lease.Lease) locker) (float64, float64, []time.Duration) {
+	return handoffsOver(t, ctx, eps, nil, holders, waiters, mk)
+}
+
+// handoffsOver is handoffs over TLS with tlsCfg (nil: plain HTTP).
+func handoffsOver(t testing.TB, ctx context.Context, eps []string, tlsCfg *tls.Config, holders, waiters int, mk func(*lease.Lease) locker) (float64, float64, []time.Duration) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
 	tr.MaxIdleConnsPerHost = 2 * waiters
 	cnt := &counting{next: tr}
 	dial := (&net.Dialer{}).DialContext
@@ -524,6 +533,28 @@ func TestHandoffRequestsFlat(t *testing.T) {
 				t.Errorf("%s with %d waiters: %.2f requests per hand-off, want at most %v", k.name, w, p, k.want)
 			}
 		}
+	}
+}
+
+// TestHandoffConnectionsTLS: over TLS (HTTP/2) too, hand-offs open no
+// connection: every request and every wait shares the client's one.
+func TestHandoffConnectionsTLS(t *testing.T) {
+	certs, err := etcdtest.MakeCerts(t.TempDir())
+	tu.NoErr(t, err)
+	cl := etcdtest.Start(t, etcdtest.Options{TLS: certs})
+	pem, err := os.ReadFile(certs.CA)
+	tu.NoErr(t, err)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	cert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
+	tu.NoErr(t, err)
+	ctx := tu.Ctx(t)
+	const waiters = 16
+	p, conns, _ := handoffsOver(t, ctx, cl.Endpoints(), &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, 1, waiters,
+		func(l *lease.Lease) locker { return mutex.New(l, "tls-handoffs") })
+	t.Logf("over TLS, %d waiters: %.2f requests and %.3f new connections per hand-off", waiters, p, conns)
+	if conns > 0.05 {
+		t.Errorf("%.3f new connections per hand-off over TLS, want at most 0.05", conns)
 	}
 }
 
