@@ -113,10 +113,9 @@ func (m *meter) stop(ops int64, lat []time.Duration) sample {
 // latencies gathers per-op latencies from many goroutines, each into its own
 // slice, so that recording costs no lock.
 type latencies struct {
-	mu   sync.Mutex
-	all  []time.Duration
-	ops  int64
-	keep int // record one op in keep
+	mu  sync.Mutex
+	all []time.Duration
+	ops int64
 }
 
 func (l *latencies) add(mine []time.Duration, ops int64) {
