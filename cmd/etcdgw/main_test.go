@@ -1,0 +1,341 @@
+package main_test
+
+// End-to-end tests: they build the etcdgw binary and run it, as a user would,
+// against real etcd members.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/etcdgw/etcdgw/internal/etcdtest"
+	tu "github.com/etcdgw/etcdgw/internal/testutil"
+)
+
+// bin is the etcdgw binary TestMain builds.
+var bin string
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(buildFirst{m}) }
+
+type buildFirst struct{ m *testing.M }
+
+func (b buildFirst) Run() int {
+	dir, err := os.MkdirTemp("", "etcdgw-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin = filepath.Join(dir, "etcdgw")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building etcdgw: %v\n%s", err, out)
+		return 1
+	}
+	return b.m.Run()
+}
+
+// result is one finished run of the binary.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// etcdgw runs the binary with args against eps and returns when it exits.
+func etcdgw(t *testing.T, eps []string, stdin string, args ...string) result {
+	t.Helper()
+	cmd := command(t, eps, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	var x *exec.ExitError
+	switch {
+	case errors.As(err, &x):
+		r.code = x.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return r
+}
+
+func command(t *testing.T, eps []string, args ...string) *exec.Cmd {
+	ctx := tu.Ctx(t)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "ETCDGW_ENDPOINTS="+strings.Join(eps, ","), "ETCDCTL_ENDPOINTS=", "ETCDGW_PASSWORD=")
+	return cmd
+}
+
+// ok checks a run exited 0 and printed want (if given) on stdout.
+func ok(t *testing.T, r result, want ...string) {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q, stdout %q", r.code, r.stderr, r.stdout)
+	}
+	if len(want) > 0 && r.stdout != strings.Join(want, "\n")+"\n" {
+		t.Fatalf("stdout %q, want %q", r.stdout, strings.Join(want, "\n")+"\n")
+	}
+}
+
+// fails checks a run exited with code and printed one line on stderr
+// containing part.
+func fails(t *testing.T, r result, code int, part string) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit %d, want %d; stderr %q", r.code, code, r.stderr)
+	}
+	if strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, part) {
+		t.Fatalf("stderr %q: want one line containing %q", r.stderr, part)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	ok(t, etcdgw(t, eps, "", "put", "greeting/en", "hello"), "OK")
+	ok(t, etcdgw(t, eps, "from stdin", "put", "greeting/fr"), "OK")
+	ok(t, etcdgw(t, eps, "", "put", "greeting/de", "--", "-hallo-"), "OK")
+	ok(t, etcdgw(t, eps, "", "get", "greeting/en"), "greeting/en", "hello")
+	ok(t, etcdgw(t, eps, "", "get", "greeting/", "--prefix", "--print-value-only"), "-hallo-", "hello", "from stdin")
+	ok(t, etcdgw(t, eps, "", "get", "--prefix", "greeting/", "--keys-only"), "greeting/de", "greeting/en", "greeting/fr")
+	ok(t, etcdgw(t, eps, "", "get", "greeting/", "--prefix", "--count-only"), "3")
+	ok(t, etcdgw(t, eps, "", "get", "greeting/a", "greeting/f"), "greeting/de", "-hallo-", "greeting/en", "hello")
+	ok(t, etcdgw(t, eps, "", "get", "nothing"))
+	ok(t, etcdgw(t, eps, "", "put", "--prev-kv", "greeting/en", "hi"), "OK", "greeting/en", "hello")
+
+	j := etcdgw(t, eps, "", "-w", "json", "get", "greeting/en")
+	ok(t, j)
+	if !strings.Contains(j.stdout, `"kvs":[{"key":"Z3JlZXRpbmcvZW4="`) { // base64, as etcdctl prints
+		t.Fatalf("json: %s", j.stdout)
+	}
+	tb := etcdgw(t, eps, "", "get", "greeting/en", "-w", "table")
+	ok(t, tb)
+	if !strings.HasPrefix(tb.stdout, "KEY") || !strings.Contains(tb.stdout, "greeting/en  hi") {
+		t.Fatalf("table: %q", tb.stdout)
+	}
+
+	ok(t, etcdgw(t, eps, "", "del", "greeting/", "--prefix"), "3")
+	ok(t, etcdgw(t, eps, "", "del", "greeting/en"), "0")
+}
+
+func TestUsageAndFailures(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	fails(t, etcdgw(t, eps, "", "frobnicate"), 2, "unknown command")
+	fails(t, etcdgw(t, eps, "", "get"), 2, "wrong number of arguments")
+	fails(t, etcdgw(t, eps, "", "get", "k", "--no-such-flag"), 2, "no-such-flag")
+	fails(t, etcdgw(t, eps, "", "get", "k", "-w", "yaml"), 2, "want simple, json or table")
+	fails(t, etcdgw(t, eps, "", "get", "k", "--prefix", "--from-key"), 2, "one of")
+	fails(t, etcdgw(t, eps, "", "put", "k", "v", "--lease", "zz"), 2, "hex ID")
+	fails(t, etcdgw(t, eps, "", "put", "k", "v", "--lease", "7eadbeef"), 1, "lease not found")
+	// Nothing listens there (a port of a member that was never started).
+	dead := []string{"http://127.0.0.1:1"}
+	r := etcdgw(t, dead, "", "get", "k", "--command-timeout", "1s")
+	fails(t, r, 3, "127.0.0.1:1")
+	// Global flags before the command, and help.
+	ok(t, etcdgw(t, dead, "", "--endpoints", strings.Join(eps, ","), "get", "k"))
+	h := etcdgw(t, eps, "", "help", "lock")
+	ok(t, h)
+	if !strings.Contains(h.stdout, "-try") {
+		t.Fatalf("help lock: %s", h.stdout)
+	}
+	ok(t, etcdgw(t, eps, "", "help"))
+}
+
+func TestLeaseAndCluster(t *testing.T) {
+	cl := etcdtest.Start(t, etcdtest.Options{Size: 3})
+	eps := cl.Endpoints()
+	g := etcdgw(t, eps, "", "lease", "grant", "60")
+	ok(t, g)
+	var id string
+	if _, err := fmt.Sscanf(g.stdout, "lease %s granted with TTL(60s)", &id); err != nil {
+		t.Fatalf("grant: %q", g.stdout)
+	}
+	ok(t, etcdgw(t, eps, "", "put", "leased", "v", "--lease", id), "OK")
+	ttl := etcdgw(t, eps, "", "lease", "timetolive", id, "--keys")
+	ok(t, ttl)
+	if !strings.Contains(ttl.stdout, "attached keys(leased)") {
+		t.Fatalf("timetolive: %q", ttl.stdout)
+	}
+	if l := etcdgw(t, eps, "", "lease", "list"); !strings.Contains(l.stdout, id) {
+		t.Fatalf("list: %q", l.stdout)
+	}
+	ok(t, etcdgw(t, eps, "", "lease", "keep-alive", "--once", id))
+	ok(t, etcdgw(t, eps, "", "lease", "revoke", id), "lease "+id+" revoked")
+	ok(t, etcdgw(t, eps, "", "get", "leased"))
+
+	m := etcdgw(t, eps, "", "member", "list")
+	ok(t, m)
+	tu.Eq(t, "members", strings.Count(m.stdout, "started"), 3)
+
+	// Per endpoint, not round robin: one paused member shows as such.
+	h := etcdgw(t, eps, "", "endpoint", "health")
+	ok(t, h)
+	tu.Eq(t, "healthy lines", strings.Count(h.stdout, "is healthy"), 3)
+	st := etcdgw(t, eps, "", "endpoint", "status", "-w", "table")
+	ok(t, st)
+	tu.Eq(t, "leaders", strings.Count(st.stdout, "true"), 1)
+	tu.NoErr(t, cl.Members[2].Pause())
+	defer cl.Members[2].Resume()
+	h = etcdgw(t, eps, "", "endpoint", "health", "--command-timeout", "1s")
+	if h.code == 0 || strings.Count(h.stdout, "is healthy") != 2 || !strings.Contains(h.stdout, cl.Members[2].ClientURL+" is unhealthy") {
+		t.Fatalf("health with a paused member: exit %d, %q %q", h.code, h.stdout, h.stderr)
+	}
+}
+
+// TestLockExcludes: commands run under `etcdgw lock` from two processes never
+// overlap; each records when it enters and leaves.
+func TestLockExcludes(t *testing.T) {
+	cl := etcdtest.Single(t)
+	log := filepath.Join(t.TempDir(), "log")
+	const each = 5
+	script := fmt.Sprintf(`echo "enter $ETCDGW_LOCK_TOKEN $(date +%%s%%N)" >> %s; sleep 0.05; echo "leave $ETCDGW_LOCK_TOKEN $(date +%%s%%N)" >> %s`, log, log)
+	done := make(chan result, 2)
+	for range 2 {
+		go func() {
+			var last result
+			for range each {
+				last = etcdgw(t, cl.Endpoints(), "", "lock", "shared", "--", "sh", "-c", script)
+				if last.code != 0 {
+					break
+				}
+			}
+			done <- last
+		}()
+	}
+	for range 2 {
+		ok(t, <-done)
+	}
+	b, err := os.ReadFile(log)
+	tu.NoErr(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	tu.Eq(t, "log lines", len(lines), 4*each)
+	inside := ""
+	for _, l := range lines {
+		f := strings.Fields(l)
+		switch {
+		case f[0] == "enter" && inside != "":
+			t.Fatalf("token %s entered while %s was inside:\n%s", f[1], inside, b)
+		case f[0] == "enter":
+			inside = f[1]
+		case f[0] == "leave" && inside != f[1]:
+			t.Fatalf("token %s left while %q was inside:\n%s", f[1], inside, b)
+		default:
+			inside = ""
+		}
+	}
+}
+
+// syncBuf is a buffer a running command writes while the test reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// start runs the binary in the background; the returned func waits for it.
+func start(t *testing.T, eps []string, args ...string) (*exec.Cmd, *syncBuf, func() result) {
+	t.Helper()
+	cmd := command(t, eps, args...)
+	var out, errb syncBuf
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	tu.NoErr(t, cmd.Start())
+	return cmd, &out, func() result {
+		err := cmd.Wait()
+		r := result{stdout: out.String(), stderr: errb.String()}
+		var x *exec.ExitError
+		if errors.As(err, &x) {
+			r.code = x.ExitCode()
+			if ws, ok := x.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				r.code = 128 + int(ws.Signal())
+			}
+		}
+		return r
+	}
+}
+
+// waitKeys waits until prefix holds n keys.
+func waitKeys(t *testing.T, eps []string, prefix string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r := etcdgw(t, eps, "", "get", prefix, "--prefix", "--count-only")
+		if strings.TrimSpace(r.stdout) == fmt.Sprint(n) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %s keys, want %d", prefix, strings.TrimSpace(r.stdout), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestLockTryInterruptAndLoss(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	_, out, wait := start(t, eps, "lock", "busy", "--ttl", "3", "--", "sleep", "60")
+	waitKeys(t, eps, "busy/", 1)
+	if !strings.HasPrefix(out.String(), "busy/") {
+		t.Fatalf("holder printed %q", out.String())
+	}
+
+	// --try on a held lock: exit 4 at once.
+	t0 := time.Now()
+	fails(t, etcdgw(t, eps, "", "lock", "--try", "busy"), 4, "held by another")
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("--try took %v", d)
+	}
+
+	// Ctrl-C while waiting: exit 130, and the waiter's key is gone.
+	waiter, _, waitWaiter := start(t, eps, "lock", "busy")
+	waitKeys(t, eps, "busy/", 2)
+	tu.NoErr(t, waiter.Process.Signal(os.Interrupt))
+	tu.Eq(t, "interrupted waiter's exit", waitWaiter().code, 130)
+	waitKeys(t, eps, "busy/", 1)
+
+	// The holder's member stops answering past the TTL: the lease is lost,
+	// the command is stopped, exit 5.
+	tu.NoErr(t, cl.Members[0].Pause())
+	r := wait()
+	tu.NoErr(t, cl.Members[0].Resume())
+	if r.code != 5 || !strings.Contains(r.stderr, "lost") {
+		t.Fatalf("holder after its lease was lost: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestElect(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	obs, obsOut, waitObs := start(t, eps, "elect", "--observe", "chief")
+	waitFor := func(part string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !strings.Contains(obsOut.String(), part); {
+			if time.Now().After(deadline) {
+				t.Fatalf("observer printed %q, want %q", obsOut.String(), part)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("no leader")
+	r := etcdgw(t, eps, "", "elect", "chief", "alice", "--", "sh", "-c", `echo "leading as $ETCDGW_LOCK_KEY"; exit 3`)
+	if r.code != 3 || !strings.Contains(r.stdout, "leading as chief/") {
+		t.Fatalf("elect with a command: exit %d, %q %q", r.code, r.stdout, r.stderr)
+	}
+	waitFor("alice")
+	tu.NoErr(t, obs.Process.Signal(os.Interrupt))
+	ok(t, waitObs())
+	if n := strings.Count(obsOut.String(), "no leader"); n < 2 {
+		t.Fatalf("observer saw the leader go %d times: %q", n-1, obsOut.String())
+	}
+}
