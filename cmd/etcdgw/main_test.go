@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
 	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
@@ -53,7 +54,14 @@ type result struct {
 // etcdgw runs the binary with args against eps and returns when it exits.
 func etcdgw(t *testing.T, eps []string, stdin string, args ...string) result {
 	t.Helper()
+	return etcdgwEnv(t, eps, nil, stdin, args...)
+}
+
+// etcdgwEnv is etcdgw with more environment variables.
+func etcdgwEnv(t *testing.T, eps []string, env []string, stdin string, args ...string) result {
+	t.Helper()
 	cmd := command(t, eps, args...)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -337,5 +345,78 @@ func TestElect(t *testing.T) {
 	ok(t, waitObs())
 	if n := strings.Count(obsOut.String(), "no leader"); n < 2 {
 		t.Fatalf("observer saw the leader go %d times: %q", n-1, obsOut.String())
+	}
+}
+
+func TestBarrier(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	ok(t, etcdgw(t, eps, "", "barrier", "wait", "gate")) // down: returns at once
+	_, out, waitHolder := start(t, eps, "barrier", "hold", "gate")
+	waitKeys(t, eps, "gate", 1)
+	fails(t, etcdgw(t, eps, "", "barrier", "hold", "gate"), 4, "held")
+	_, _, waitWaiter := start(t, eps, "barrier", "wait", "gate")
+	waited := make(chan error, 1)
+	go func() {
+		r := waitWaiter()
+		if r.code != 0 {
+			waited <- fmt.Errorf("barrier wait: exit %d, %s", r.code, r.stderr)
+			return
+		}
+		waited <- nil
+	}()
+	tu.Pending(t, "barrier wait while the barrier is up", waited, 300*time.Millisecond)
+	ok(t, etcdgw(t, eps, "", "barrier", "release", "gate"), "released gate")
+	tu.NoErr(t, <-waited)
+	ok(t, waitHolder())
+	if !strings.Contains(out.String(), "held gate") {
+		t.Fatalf("holder printed %q", out.String())
+	}
+}
+
+// TestTLSAndAuth: TLS with client certificates, and authentication, from the
+// flags; the password comes from the environment and shows nowhere. (etcd's
+// gateway refuses password authentication from a client whose certificate
+// has a CommonName, so the two are tested on two members.)
+func TestTLSAndAuth(t *testing.T) {
+	certs, err := etcdtest.MakeCerts(t.TempDir())
+	tu.NoErr(t, err)
+	secure := etcdtest.Start(t, etcdtest.Options{TLS: certs, ClientCertAuth: true})
+	tlsFlags := []string{"--cacert", certs.CA, "--cert", certs.ClientCert, "--key", certs.ClientKey}
+	ok(t, etcdgw(t, secure.Endpoints(), "", append(tlsFlags, "put", "secured", "yes")...), "OK")
+	ok(t, etcdgw(t, secure.Endpoints(), "", append(tlsFlags, "get", "secured", "--print-value-only")...), "yes")
+	r := etcdgw(t, secure.Endpoints(), "", "get", "secured") // no CA, no certificate
+	if r.code == 0 || strings.Count(r.stderr, "\n") != 1 {
+		t.Fatalf("without TLS flags: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	const password = "s3cret-Pa55-9d2e"
+	ctx := tu.Ctx(t)
+	admin := tu.Client(t, eps)
+	tu.Must[*gateway.AuthResponse](t)(admin.RoleAdd(ctx, "root"))
+	tu.Must[*gateway.AuthResponse](t)(admin.UserAdd(ctx, "root", password))
+	tu.Must[*gateway.AuthResponse](t)(admin.UserGrantRole(ctx, "root", "root"))
+	tu.Must[*gateway.AuthResponse](t)(admin.AuthEnable(ctx))
+	pw := []string{"ETCDGW_PASSWORD=" + password}
+	ok(t, etcdgwEnv(t, eps, pw, "", "--user", "root", "put", "secured", "yes"), "OK")
+	ok(t, etcdgwEnv(t, eps, pw, "", "get", "secured", "--user=root", "--print-value-only"), "yes")
+
+	// No password and no terminal to ask on; a wrong one; a password in
+	// --user; no user at all: one clear line each, the secret nowhere.
+	for _, r := range []result{
+		etcdgw(t, eps, "", "--user", "root", "get", "secured"),
+		etcdgwEnv(t, eps, []string{"ETCDGW_PASSWORD=wrong-" + password}, "", "--user", "root", "get", "secured"),
+		etcdgw(t, eps, "", "--user", "root:"+password, "get", "secured"),
+		etcdgw(t, eps, "", "get", "secured"),
+	} {
+		if r.code == 0 || strings.Count(r.stderr, "\n") != 1 {
+			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr+r.stdout, "s3cret") {
+			t.Fatalf("the password shows: %q", r.stderr)
+		}
+		t.Logf("exit %d: %s", r.code, strings.TrimSpace(r.stderr))
 	}
 }
