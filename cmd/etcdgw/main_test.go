@@ -420,3 +420,19 @@ func TestTLSAndAuth(t *testing.T) {
 		t.Logf("exit %d: %s", r.code, strings.TrimSpace(r.stderr))
 	}
 }
+
+func TestTxn(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	ok(t, etcdgw(t, eps, "", "put", "tk", "one"), "OK")
+	stdin := "value(\"tk\") = \"one\"\n\nput tk \"two words\"\nget tk\n\nput tk never\n"
+	ok(t, etcdgw(t, eps, stdin, "txn"), "SUCCESS", "", "OK", "", "tk", "two words")
+	ok(t, etcdgw(t, eps, stdin, "txn"), "FAILURE", "", "OK")
+	ok(t, etcdgw(t, eps, "", "get", "tk", "--print-value-only"), "never")
+	ok(t, etcdgw(t, eps, "", "txn", "--if", `version("absent") = "0"`, "--then", "put absent here", "--else", "del absent"),
+		"SUCCESS", "", "OK")
+	ok(t, etcdgw(t, eps, "", "txn", "--if", `version("absent") = "0"`, "--then", "put absent here", "--else", "del absent"),
+		"FAILURE", "", "1")
+	fails(t, etcdgw(t, eps, "", "txn", "--if", `size("k") = "0"`), 2, "comparison")
+	fails(t, etcdgw(t, eps, "", "txn", "--then", "frob k"), 2, "operation")
+}
