@@ -115,10 +115,11 @@ mutants: $(ETCD_MAIN)
 # does); a failing input lands in the package's testdata/fuzz, to commit with
 # the fix.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := FuzzReplyError FuzzStreamDecoder FuzzAPIPathFor FuzzPrefixEnd FuzzFastDecode
+FUZZ_TARGETS := gateway:FuzzReplyError gateway:FuzzStreamDecoder gateway:FuzzAPIPathFor gateway:FuzzPrefixEnd \
+	gateway:FuzzFastDecode cmd/etcdgw:FuzzCommandLine cmd/etcdgw:FuzzTxnSyntax
 fuzz: $(ETCD_MAIN)
-	@set -e; for f in $(FUZZ_TARGETS); do echo "== $$f for $(FUZZTIME)"; \
-	  ETCD_BIN=$(ETCD_MAIN) go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./gateway/; done
+	@set -e; for t in $(FUZZ_TARGETS); do p=$${t%%:*}; f=$${t#*:}; echo "== $$p $$f for $(FUZZTIME)"; \
+	  ETCD_BIN=$(ETCD_MAIN) go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./$$p/; done
 
 # A release resolves for a user (tools/release-check; releasing is tools/release).
 release-check:

@@ -436,3 +436,21 @@ func TestTxn(t *testing.T) {
 	fails(t, etcdgw(t, eps, "", "txn", "--if", `size("k") = "0"`), 2, "comparison")
 	fails(t, etcdgw(t, eps, "", "txn", "--then", "frob k"), 2, "operation")
 }
+
+// TestLockInterruptWhileHolding: Ctrl-C while holding stops the command and
+// releases the lock.
+func TestLockInterruptWhileHolding(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	flag := filepath.Join(t.TempDir(), "stopped")
+	// The command notes the SIGTERM it gets, then exits.
+	script := fmt.Sprintf(`trap 'echo term > %s; exit 7' TERM; while true; do sleep 0.05; done`, flag)
+	holder, _, wait := start(t, eps, "lock", "held-then-interrupted", "--", "sh", "-c", script)
+	waitKeys(t, eps, "held-then-interrupted/", 1)
+	tu.NoErr(t, holder.Process.Signal(os.Interrupt))
+	tu.Eq(t, "exit", wait().code, 130)
+	b, err := os.ReadFile(flag)
+	tu.NoErr(t, err)
+	tu.Eq(t, "the command got", strings.TrimSpace(string(b)), "term")
+	waitKeys(t, eps, "held-then-interrupted/", 0)
+}
