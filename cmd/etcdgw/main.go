@@ -125,7 +125,7 @@ func run(ctx context.Context, e *env) int {
 		if errors.Is(err, errHelp) {
 			return exitOK
 		}
-		fmt.Fprintf(e.stderr, "etcdgw %s: %v\n", inv.path, err)
+		fail(e, inv.path, err)
 		return exitUsage
 	}
 	err = cmd.run(ctx, inv)
@@ -141,7 +141,7 @@ func report(e *env, path string, ctx context.Context, err error) int {
 	var x *exitError
 	if errors.As(err, &x) {
 		if x.err != nil {
-			fmt.Fprintf(e.stderr, "etcdgw %s: %v\n", path, x.err)
+			fail(e, path, x.err)
 		}
 		return x.code
 	}
@@ -156,8 +156,14 @@ func report(e *env, path string, ctx context.Context, err error) int {
 	case errors.As(err, new(usageError)):
 		code = exitUsage
 	}
-	fmt.Fprintf(e.stderr, "etcdgw %s: %v\n", path, err)
+	fail(e, path, err)
 	return code
+}
+
+// fail prints err as one line: what the user typed may hold line breaks.
+func fail(e *env, path string, err error) {
+	msg := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(err.Error())
+	fmt.Fprintf(e.stderr, "etcdgw %s: %s\n", path, msg)
 }
 
 // exitError ends a command with a given code (and an error line, if err).
