@@ -35,7 +35,7 @@ else
 TEST_NEEDS := etcd etcd-image
 endif
 
-.PHONY: test check fmt release-check mutants mutants-apply fuzz etcd debs docker-engine etcd-image test-versions bench bench-micro soak vet staticcheck clean
+.PHONY: demo test check fmt release-check mutants mutants-apply fuzz etcd debs docker-engine etcd-image test-versions bench bench-micro soak vet staticcheck clean
 
 etcd: $(ETCD_BINS) debs
 
@@ -124,6 +124,13 @@ fuzz: $(ETCD_MAIN)
 # A release resolves for a user (tools/release-check; releasing is tools/release).
 release-check:
 	@tools/release-check
+
+# The main job, runnable: a 3-member cluster on loopback, three replicas of
+# examples/worker that elect a leader and share a work queue, a replica and the
+# Raft leader killed midway, a timeline and a checked summary. Needs only Go
+# and this repository (it builds the pinned etcd).
+demo: $(ETCD_MAIN)
+	@ETCD_BIN=$(ETCD_MAIN) go run ./examples/demo
 
 # etcdgw and clientv3 side by side on the same etcd (bench/main.go): the
 # markdown table goes to stdout and docs/bench.md, the plot to docs/bench.svg.
