@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -453,4 +454,39 @@ func TestLockInterruptWhileHolding(t *testing.T) {
 	tu.NoErr(t, err)
 	tu.Eq(t, "the command got", strings.TrimSpace(string(b)), "term")
 	waitKeys(t, eps, "held-then-interrupted/", 0)
+}
+
+func TestQueue(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	ok(t, etcdgw(t, eps, "", "queue", "push", "jobs", "a", "b", "c"), "OK 3")
+	ok(t, etcdgw(t, eps, "", "queue", "pop", "jobs"), "a")
+	ok(t, etcdgw(t, eps, "", "queue", "push", "jobs", "bad"), "OK 1")
+
+	// Each item on the command's stdin: exit 0 acks, anything else gives the
+	// item back, until its attempts are spent and it is a dead letter.
+	log := filepath.Join(t.TempDir(), "done")
+	script := fmt.Sprintf(`v=$(cat); if [ "$v" = bad ]; then exit 1; fi; echo "$v" >> %s`, log)
+	worker, _, wait := start(t, eps, "queue", "work", "jobs", "--concurrency", "2", "--max-attempts", "2", "--", "sh", "-c", script)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		b, _ := os.ReadFile(log)
+		dead := etcdgw(t, eps, "", "queue", "dead", "jobs")
+		if string(b) != "" && len(strings.Fields(string(b))) == 2 && dead.stdout == "bad\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worked %q, dead letters %q", b, dead.stdout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tu.NoErr(t, worker.Process.Signal(os.Interrupt))
+	ok(t, wait())
+	b, err := os.ReadFile(log)
+	tu.NoErr(t, err)
+	got := strings.Fields(string(b))
+	sort.Strings(got)
+	tu.Eq(t, "worked", strings.Join(got, " "), "b c")
+
+	fails(t, etcdgw(t, eps, "", "queue", "pop", "jobs", "--timeout", "300ms"), 6, "no item")
+	fails(t, etcdgw(t, eps, "", "queue", "work", "jobs"), 2, "command after --")
 }

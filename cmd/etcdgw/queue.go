@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/etcdgw/etcdgw/lease"
+	"github.com/etcdgw/etcdgw/queue"
+)
+
+func init() {
+	var prio uint
+	flagsOf["queue push"] = func(fs *flag.FlagSet, _ *invocation) {
+		fs.UintVar(&prio, "priority", 0, "the item's priority: lower goes first (0 to 65535)")
+	}
+	var ttl int64
+	var timeout time.Duration
+	flagsOf["queue pop"] = func(fs *flag.FlagSet, _ *invocation) {
+		fs.Int64Var(&ttl, "ttl", 10, "the claim's lease TTL in seconds")
+		fs.DurationVar(&timeout, "timeout", 0, "give up waiting for an item after this long (exit 6); 0 waits for ever")
+	}
+	var concurrency, maxAttempts int
+	var grace time.Duration
+	flagsOf["queue work"] = func(fs *flag.FlagSet, _ *invocation) {
+		fs.Int64Var(&ttl, "ttl", 10, "the claims' lease TTL in seconds: how long a crashed worker holds its items")
+		fs.IntVar(&concurrency, "concurrency", 1, "items worked at once, each by its own CMD")
+		fs.IntVar(&maxAttempts, "max-attempts", queue.DefaultMaxAttempts, "deliveries of an item before it goes to the dead letters")
+		fs.DurationVar(&grace, "grace", 10*time.Second, "on Ctrl-C or a lost lease: time between SIGTERM and SIGKILL to the running commands")
+	}
+	register(&command{name: "queue", subs: []*command{
+		{name: "push", args: "NAME VALUE...", summary: "enqueue items on the work queue NAME (one transaction)",
+			run: func(ctx context.Context, inv *invocation) error {
+				if err := inv.want(2, -1); err != nil {
+					return err
+				}
+				if prio > 65535 {
+					return usagef("--priority %d: want 0 to 65535", prio)
+				}
+				q, err := workQueue(inv, 0)
+				if err != nil {
+					return err
+				}
+				if err := q.EnqueueBatch(ctx, inv.args[1:], uint16(prio)); err != nil {
+					return err
+				}
+				out := inv.out()
+				out.line(fmt.Sprintf("OK %d", len(inv.args)-1))
+				return out.flush()
+			}},
+		{name: "pop", args: "NAME", summary: "wait for an item, take it (claim and ack) and print it",
+			run: func(ctx context.Context, inv *invocation) error {
+				if err := inv.want(1, 1); err != nil {
+					return err
+				}
+				q, err := workQueue(inv, 0)
+				if err != nil {
+					return err
+				}
+				l, err := lease.New(ctx, inv.c, lease.WithTTL(ttl))
+				if err != nil {
+					return err
+				}
+				defer closeLease(inv, l)
+				waitCtx := ctx
+				if timeout > 0 {
+					var cancel context.CancelFunc
+					waitCtx, cancel = context.WithTimeout(ctx, timeout)
+					defer cancel()
+				}
+				it, err := q.Claim(waitCtx, l)
+				if err != nil {
+					if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+						return &exitError{code: exitTimeout, err: fmt.Errorf("no item within %v", timeout)}
+					}
+					return err
+				}
+				if err := it.Ack(ctx); err != nil {
+					return err
+				}
+				out := inv.out()
+				if out.json {
+					return out.encode(map[string]any{"key": it.Key, "value": string(it.Value), "attempt": it.Attempt})
+				}
+				out.line(string(it.Value))
+				return out.flush()
+			}},
+		{name: "work", args: "NAME -- CMD ARGS...", summary: "run CMD for each item, the item on its stdin: exit 0 acks it, anything else gives it back",
+			run: func(ctx context.Context, inv *invocation) error {
+				if err := inv.want(1, 1); err != nil {
+					return err
+				}
+				if len(inv.after) == 0 {
+					return usagef("queue work needs a command after --")
+				}
+				if concurrency < 1 {
+					return usagef("--concurrency %d: want at least 1", concurrency)
+				}
+				q, err := workQueue(inv, maxAttempts)
+				if err != nil {
+					return err
+				}
+				return work(ctx, inv, q, ttl, concurrency, grace)
+			}},
+		{name: "dead", args: "NAME", summary: "list the dead letters: items delivered --max-attempts times without an ack",
+			run: func(ctx context.Context, inv *invocation) error {
+				if err := inv.want(1, 1); err != nil {
+					return err
+				}
+				q, err := workQueue(inv, 0)
+				if err != nil {
+					return err
+				}
+				vals, err := q.DeadLetters(ctx)
+				if err != nil {
+					return err
+				}
+				out := inv.out()
+				if out.json {
+					var s []string
+					for _, v := range vals {
+						s = append(s, string(v))
+					}
+					return out.encode(s)
+				}
+				for _, v := range vals {
+					out.line(string(v))
+				}
+				return out.flush()
+			}},
+	}})
+}
+
+func workQueue(inv *invocation, maxAttempts int) (*queue.WorkQueue, error) {
+	c, err := inv.client()
+	if err != nil {
+		return nil, err
+	}
+	var opts []queue.WorkOption
+	if maxAttempts > 0 {
+		opts = append(opts, queue.WithMaxAttempts(maxAttempts))
+	}
+	return queue.NewWorkQueue(c, inv.args[0], opts...)
+}
+
+func closeLease(inv *invocation, l *lease.Lease) {
+	ctx, cancel := context.WithTimeout(context.Background(), inv.g.commandTimeout)
+	defer cancel()
+	_ = l.Close(ctx)
+}
+
+// work runs n workers that claim items and run the command on each, until
+// interrupted or the lease is lost.
+func work(ctx context.Context, inv *invocation, q *queue.WorkQueue, ttl int64, n int, grace time.Duration) error {
+	l, err := lease.New(ctx, inv.c, lease.WithTTL(ttl))
+	if err != nil {
+		return err
+	}
+	defer closeLease(inv, l)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(l.Context(), cancel)()
+	var mu sync.Mutex // one line of output at a time
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				it, err := q.Claim(ctx, l)
+				if err != nil {
+					if ctx.Err() == nil {
+						errs <- err
+						cancel()
+					}
+					return
+				}
+				code := runItem(ctx, inv, it, grace, &mu)
+				fctx, fcancel := context.WithTimeout(context.Background(), inv.g.commandTimeout)
+				if code == 0 {
+					err = it.Ack(fctx)
+				} else {
+					err = it.Nack(fctx)
+				}
+				fcancel()
+				mu.Lock()
+				fmt.Fprintf(inv.e.stderr, "etcdgw queue work: %s exit %d (%s)\n", it.Key, code, map[bool]string{true: "acked", false: "given back"}[code == 0])
+				mu.Unlock()
+				if err != nil && !errors.Is(err, queue.ErrClaimLost) {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	if err := l.Err(); err != nil && !errors.Is(err, lease.ErrClosed) {
+		return &exitError{code: exitLost, err: fmt.Errorf("the claims' lease was lost: %v", err)}
+	}
+	return nil
+}
+
+// runItem runs the command with the item on its stdin and returns its exit
+// code; if ctx ends first, it stops it (SIGTERM, then SIGKILL after grace).
+func runItem(ctx context.Context, inv *invocation, it *queue.Item, grace time.Duration, mu *sync.Mutex) int {
+	cmd := exec.Command(inv.after[0], inv.after[1:]...)
+	cmd.Stdin = strings.NewReader(string(it.Value))
+	cmd.Stdout, cmd.Stderr = lockedWriter{inv.e.stdout, mu}, lockedWriter{inv.e.stderr, mu}
+	cmd.Env = append(os.Environ(), "ETCDGW_QUEUE_ITEM="+it.Key, "ETCDGW_QUEUE_ATTEMPT="+strconv.Itoa(it.Attempt))
+	if err := cmd.Start(); err != nil {
+		mu.Lock()
+		fmt.Fprintf(inv.e.stderr, "etcdgw queue work: cannot start %s: %v\n", inv.after[0], err)
+		mu.Unlock()
+		return exitFailed
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return exitCode(err)
+	case <-ctx.Done():
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return exitCode(err)
+	case <-t.C:
+		_ = cmd.Process.Kill()
+		return exitCode(<-done)
+	}
+}
+
+// lockedWriter serializes the writes of concurrent commands.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
