@@ -194,10 +194,13 @@ func TestLeaseAndCluster(t *testing.T) {
 	st := etcdgw(t, eps, "", "endpoint", "status", "-w", "table")
 	ok(t, st)
 	tu.Eq(t, "leaders", strings.Count(st.stdout, "true"), 1)
-	tu.NoErr(t, cl.Members[2].Pause())
-	defer cl.Members[2].Resume()
+	// A follower: pausing the leader would make the others unhealthy too
+	// until they elect a new one.
+	f := tu.Follower(t, tu.Ctx(t), cl)
+	tu.NoErr(t, f.Pause())
+	defer f.Resume()
 	h = etcdgw(t, eps, "", "endpoint", "health", "--command-timeout", "1s")
-	if h.code == 0 || strings.Count(h.stdout, "is healthy") != 2 || !strings.Contains(h.stdout, cl.Members[2].ClientURL+" is unhealthy") {
+	if h.code == 0 || strings.Count(h.stdout, "is healthy") != 2 || !strings.Contains(h.stdout, f.ClientURL+" is unhealthy") {
 		t.Fatalf("health with a paused member: exit %d, %q %q", h.code, h.stdout, h.stderr)
 	}
 }
