@@ -5,6 +5,7 @@ package main_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -492,4 +493,31 @@ func TestQueue(t *testing.T) {
 
 	fails(t, etcdgw(t, eps, "", "queue", "pop", "jobs", "--timeout", "300ms"), 6, "no item")
 	fails(t, etcdgw(t, eps, "", "queue", "work", "jobs"), 2, "command after --")
+}
+
+func TestWatch(t *testing.T) {
+	cl := etcdtest.Single(t)
+	eps := cl.Endpoints()
+	rev := etcdgw(t, eps, "", "-w", "json", "put", "w/a", "1")
+	ok(t, rev)
+	var first struct {
+		Header struct {
+			Revision string `json:"revision"`
+		} `json:"header"`
+	}
+	tu.NoErr(t, json.Unmarshal([]byte(rev.stdout), &first))
+	ok(t, etcdgw(t, eps, "", "put", "w/b", "2"), "OK")
+	ok(t, etcdgw(t, eps, "", "del", "w/a"), "1")
+	// From a past revision: the history replays, then the watch goes on
+	// until interrupted.
+	w, out, wait := start(t, eps, "watch", "w/", "--prefix", "--rev", first.Header.Revision)
+	want := "PUT\nw/a\n1\nPUT\nw/b\n2\nDELETE\nw/a\n"
+	for deadline := time.Now().Add(10 * time.Second); out.String() != want; {
+		if time.Now().After(deadline) {
+			t.Fatalf("watch printed %q, want %q", out.String(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tu.NoErr(t, w.Process.Signal(os.Interrupt))
+	ok(t, wait(), strings.TrimSuffix(want, "\n"))
 }
