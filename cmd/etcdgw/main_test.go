@@ -474,8 +474,8 @@ func TestQueue(t *testing.T) {
 	worker, _, wait := start(t, eps, "queue", "work", "jobs", "--concurrency", "2", "--max-attempts", "2", "--", "sh", "-c", script)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		b, _ := os.ReadFile(log)
-		dead := etcdgw(t, eps, "", "queue", "dead", "jobs")
-		if string(b) != "" && len(strings.Fields(string(b))) == 2 && dead.stdout == "bad\n" {
+		dead := etcdgw(t, eps, "", "queue", "len", "jobs")
+		if string(b) != "" && len(strings.Fields(string(b))) == 2 && dead.stdout == "waiting 0, claimed 0, dead 1\n" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -491,6 +491,21 @@ func TestQueue(t *testing.T) {
 	sort.Strings(got)
 	tu.Eq(t, "worked", strings.Join(got, " "), "b c")
 
+	// The dead letter: listed (key, value), put back, worked by pop.
+	dead := etcdgw(t, eps, "", "queue", "dead", "jobs")
+	ok(t, dead)
+	lines := strings.Split(strings.TrimSpace(dead.stdout), "\n")
+	if len(lines) != 2 || lines[1] != "bad" {
+		t.Fatalf("dead letters: %q", dead.stdout)
+	}
+	ok(t, etcdgw(t, eps, "", "queue", "dead", "jobs", "requeue", lines[0]), "requeued 1")
+	fails(t, etcdgw(t, eps, "", "queue", "dead", "jobs", "requeue", lines[0]), 1, "no such item")
+	ok(t, etcdgw(t, eps, "", "queue", "peek", "jobs"), "bad")
+	ok(t, etcdgw(t, eps, "", "queue", "len", "jobs"), "waiting 1, claimed 0, dead 0")
+	ok(t, etcdgw(t, eps, "", "queue", "pop", "jobs"), "bad")
+	ok(t, etcdgw(t, eps, "", "queue", "peek", "jobs"))
+	ok(t, etcdgw(t, eps, "", "queue", "dead", "jobs", "purge"), "purged 0")
+	fails(t, etcdgw(t, eps, "", "queue", "dead", "jobs", "frob"), 2, "queue dead NAME")
 	fails(t, etcdgw(t, eps, "", "queue", "pop", "jobs", "--timeout", "300ms"), 6, "no item")
 	fails(t, etcdgw(t, eps, "", "queue", "work", "jobs"), 2, "command after --")
 }

@@ -111,7 +111,7 @@ func init() {
 				}
 				return work(ctx, inv, q, ttl, concurrency, grace)
 			}},
-		{name: "dead", args: "NAME", summary: "list the dead letters: items delivered --max-attempts times without an ack",
+		{name: "len", args: "NAME", summary: "count the items: waiting, claimed (being worked) and dead",
 			run: func(ctx context.Context, inv *invocation) error {
 				if err := inv.want(1, 1); err != nil {
 					return err
@@ -120,20 +120,103 @@ func init() {
 				if err != nil {
 					return err
 				}
-				vals, err := q.DeadLetters(ctx)
+				n, err := q.Counts(ctx)
 				if err != nil {
 					return err
 				}
 				out := inv.out()
-				if out.json {
-					var s []string
-					for _, v := range vals {
-						s = append(s, string(v))
-					}
-					return out.encode(s)
+				switch {
+				case out.json:
+					return out.encode(map[string]int64{"waiting": n.Waiting, "claimed": n.Claimed, "dead": n.Dead, "revision": n.Revision})
+				case out.table:
+					out.row("WAITING", "CLAIMED", "DEAD")
+					out.row(fmt.Sprint(n.Waiting), fmt.Sprint(n.Claimed), fmt.Sprint(n.Dead))
+				default:
+					out.line(fmt.Sprintf("waiting %d, claimed %d, dead %d", n.Waiting, n.Claimed, n.Dead))
 				}
-				for _, v := range vals {
-					out.line(string(v))
+				return out.flush()
+			}},
+		{name: "peek", args: "NAME", summary: "print the next item a consumer would get, without taking it (nothing when none waits)",
+			run: func(ctx context.Context, inv *invocation) error {
+				if err := inv.want(1, 1); err != nil {
+					return err
+				}
+				q, err := workQueue(inv, 0)
+				if err != nil {
+					return err
+				}
+				it, err := q.Peek(ctx)
+				if err != nil || it == nil {
+					return err
+				}
+				out := inv.out()
+				if out.json {
+					return out.encode(map[string]any{"key": it.Key, "value": string(it.Value), "priority": it.Priority, "attempts": it.Attempts})
+				}
+				out.line(string(it.Value))
+				return out.flush()
+			}},
+		{name: "dead", args: "NAME [list | requeue [KEY...] | purge]",
+			summary: "the dead letters (items delivered --max-attempts times without an ack): list them (key, then value), put them back (all, or the KEYs), or delete them",
+			run: func(ctx context.Context, inv *invocation) error {
+				if err := inv.want(1, -1); err != nil {
+					return err
+				}
+				action := "list"
+				if len(inv.args) > 1 {
+					action = inv.args[1]
+				}
+				keys := inv.args[min(len(inv.args), 2):]
+				if action != "requeue" && len(keys) > 0 || action != "list" && action != "requeue" && action != "purge" {
+					return usagef("queue dead NAME [list | requeue [KEY...] | purge]")
+				}
+				q, err := workQueue(inv, 0)
+				if err != nil {
+					return err
+				}
+				out := inv.out()
+				switch action {
+				case "purge":
+					n, err := q.Purge(ctx)
+					if err != nil {
+						return err
+					}
+					out.line(fmt.Sprintf("purged %d", n))
+				case "requeue":
+					n := 0
+					if len(keys) == 0 {
+						if n, err = q.RequeueAll(ctx); err != nil {
+							return err
+						}
+					}
+					for _, k := range keys {
+						if err := q.Requeue(ctx, k); err != nil {
+							return err
+						}
+						n++
+					}
+					out.line(fmt.Sprintf("requeued %d", n))
+				default:
+					var all []queue.DeadLetter
+					after := ""
+					for {
+						page, next, err := q.Dead(ctx, after, 1000)
+						if err != nil {
+							return err
+						}
+						all = append(all, page...)
+						if next == "" {
+							break
+						}
+						after = next
+					}
+					if out.json {
+						return out.encode(all)
+					}
+					for _, d := range all {
+						out.line(d.Key)
+						out.line(string(d.Value))
+					}
 				}
 				return out.flush()
 			}},
