@@ -7,7 +7,11 @@
 // enqueue transaction advances, never by a client's clock. Dequeue and Claim wait
 // with a watch and honour their ctx.
 //
+// A WorkQueue can be inspected and repaired: Counts (waiting, claimed, dead),
+// Items (paged, with each item's deliveries and claimant), Peek, and the dead
+// letters' Dead, Requeue, RequeueAll and Purge.
+//
 // What it leaves out (for now): delayed and scheduled items, retries with
-// backoff, unique items and inspection beyond DeadLetters; a work queue is not a
-// log, so items are removed when acknowledged and cannot be replayed.
+// backoff and unique items; a work queue is not a log, so items are removed
+// when acknowledged and cannot be replayed.
 package queue
