@@ -86,3 +86,39 @@ func ExampleWorkQueue() {
 	}
 	// Output: working on "resize image 42" (attempt 1)
 }
+
+// A work queue's state, for a dashboard or an operator: counts, the next
+// item, and the dead letters put back to work.
+func ExampleWorkQueue_Counts() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	q, err := queue.NewWorkQueue(c, "example-inspect")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := q.EnqueueBatch(ctx, []string{"send mail 1", "send mail 2"}, 0); err != nil {
+		log.Fatal(err)
+	}
+	n, err := q.Counts(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	next, err := q.Peek(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d waiting, %d claimed, %d dead; next: %q\n", n.Waiting, n.Claimed, n.Dead, next.Value)
+	requeued, err := q.RequeueAll(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("dead letters requeued:", requeued)
+	// Output:
+	// 2 waiting, 0 claimed, 0 dead; next: "send mail 1"
+	// dead letters requeued: 0
+}
