@@ -206,25 +206,45 @@ func runHolding(ctx context.Context, inv *invocation, h held, grace time.Duratio
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("cannot start %s: %w (still holding; releasing)", inv.after[0], err)
 	}
+	var lost error
+	stop, finished, watcher := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watcher)
+		select {
+		case <-h.lost():
+			lost = fmt.Errorf("%s lost while %s ran; it was stopped", h.key(), inv.after[0])
+		case <-ctx.Done():
+		case <-finished:
+			return
+		}
+		close(stop)
+	}()
+	code := waitOrStop(cmd, stop, grace)
+	close(finished)
+	<-watcher
+	return code, lost
+}
+
+// waitOrStop waits for a started command to exit and returns its exit code;
+// once stop is closed, it sends the command SIGTERM, then SIGKILL after
+// grace.
+func waitOrStop(cmd *exec.Cmd, stop <-chan struct{}, grace time.Duration) int {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var lost error
 	select {
 	case err := <-done:
-		return exitCode(err), nil
-	case <-h.lost():
-		lost = fmt.Errorf("%s lost while %s ran; it was stopped", h.key(), inv.after[0])
-	case <-ctx.Done():
+		return exitCode(err)
+	case <-stop:
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(grace)
 	defer t.Stop()
 	select {
 	case err := <-done:
-		return exitCode(err), lost
+		return exitCode(err)
 	case <-t.C:
 		_ = cmd.Process.Kill()
-		return exitCode(<-done), lost
+		return exitCode(<-done)
 	}
 }
 

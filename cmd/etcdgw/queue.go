@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/etcdgw/etcdgw/lease"
@@ -312,23 +311,7 @@ func runItem(ctx context.Context, inv *invocation, it *queue.Item, grace time.Du
 		mu.Unlock()
 		return exitFailed
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return exitCode(err)
-	case <-ctx.Done():
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	t := time.NewTimer(grace)
-	defer t.Stop()
-	select {
-	case err := <-done:
-		return exitCode(err)
-	case <-t.C:
-		_ = cmd.Process.Kill()
-		return exitCode(<-done)
-	}
+	return waitOrStop(cmd, ctx.Done(), grace)
 }
 
 // lockedWriter serializes the writes of concurrent commands.
