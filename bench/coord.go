@@ -24,6 +24,63 @@ import (
 // pair is one figure for both clients.
 type pair struct{ ours, theirs sample }
 
+// clients returns one client of each kind on cl, and what closes both.
+func clients(cl *etcdtest.Cluster) (*gateway.Client, *clientv3.Client, func(), error) {
+	gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
+	if err != nil {
+		gc.Close()
+		return nil, nil, nil, err
+	}
+	return gc, vc, func() { vc.Close(); gc.Close() }, nil
+}
+
+// withLeases makes n of etcdgw's primitives, each through a lease of its own,
+// and returns what closes the leases.
+func withLeases[T any](ctx context.Context, c *gateway.Client, n int, ttl int64, mk func(*lease.Lease) T) ([]T, func(), error) {
+	var out []T
+	var ls []*lease.Lease
+	done := func() {
+		for _, l := range ls {
+			l.Close(context.Background())
+		}
+	}
+	for range n {
+		l, err := lease.New(ctx, c, lease.WithTTL(ttl))
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, mk(l))
+	}
+	return out, done, nil
+}
+
+// withSessions is withLeases for clientv3: each primitive has a session.
+func withSessions[T any](c *clientv3.Client, n, ttl int, mk func(*concurrency.Session) T) ([]T, func(), error) {
+	var out []T
+	var ss []*concurrency.Session
+	done := func() {
+		for _, s := range ss {
+			s.Close()
+		}
+	}
+	for range n {
+		s, err := concurrency.NewSession(c, concurrency.WithTTL(ttl))
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		ss = append(ss, s)
+		out = append(out, mk(s))
+	}
+	return out, done, nil
+}
+
 // locker is what both mutexes offer.
 type locker interface {
 	Lock(context.Context) error
@@ -37,42 +94,29 @@ const contenders = 32
 // hand-off.
 func lockSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) (pair, error) {
 	pid := cl.Members[0].PID()
-	gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+	gc, vc, closeClients, err := clients(cl)
 	if err != nil {
 		return pair{}, err
 	}
-	defer gc.Close()
-	vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		return pair{}, err
-	}
-	defer vc.Close()
+	defer closeClients()
 	var ours, theirs []sample
 	for r := 0; r < cfg.rounds; r++ {
 		name := fmt.Sprintf("bench-lock-%d", r)
-		var ls []locker
-		for i := 0; i < contenders; i++ {
-			l, err := lease.New(ctx, gc, lease.WithTTL(60))
-			if err != nil {
-				return pair{}, err
-			}
-			defer l.Close(context.Background())
-			ls = append(ls, mutex.New(l, name))
+		ls, done, err := withLeases(ctx, gc, contenders, 60, func(l *lease.Lease) locker { return mutex.New(l, name) })
+		if err != nil {
+			return pair{}, err
 		}
+		defer done()
 		s, err := handoffs(ctx, ls, cfg.dur, pid)
 		if err != nil {
 			return pair{}, fmt.Errorf("etcdgw lock: %w", err)
 		}
 		ours = append(ours, s)
-		ls = nil
-		for i := 0; i < contenders; i++ {
-			sess, err := concurrency.NewSession(vc, concurrency.WithTTL(60))
-			if err != nil {
-				return pair{}, err
-			}
-			defer sess.Close()
-			ls = append(ls, concurrency.NewMutex(sess, "v3-"+name))
+		ls, done, err = withSessions(vc, contenders, 60, func(s *concurrency.Session) locker { return concurrency.NewMutex(s, "v3-"+name) })
+		if err != nil {
+			return pair{}, err
 		}
+		defer done()
 		s, err = handoffs(ctx, ls, cfg.dur, pid)
 		if err != nil {
 			return pair{}, fmt.Errorf("clientv3 lock: %w", err)
@@ -140,43 +184,30 @@ type campaigner interface {
 // resigns and the time until the next candidate's Campaign returns is the
 // failover. The sample's latencies are the failovers.
 func electionSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) (pair, error) {
-	gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+	gc, vc, closeClients, err := clients(cl)
 	if err != nil {
 		return pair{}, err
 	}
-	defer gc.Close()
-	vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
-	if err != nil {
-		return pair{}, err
-	}
-	defer vc.Close()
+	defer closeClients()
 	const candidates, failovers = 3, 10
 	var ours, theirs []sample
 	for r := 0; r < cfg.rounds; r++ {
 		name := fmt.Sprintf("bench-elect-%d", r)
-		var cs []campaigner
-		for i := 0; i < candidates; i++ {
-			l, err := lease.New(ctx, gc, lease.WithTTL(10))
-			if err != nil {
-				return pair{}, err
-			}
-			defer l.Close(context.Background())
-			cs = append(cs, election.New(l, name))
+		cs, done, err := withLeases(ctx, gc, candidates, 10, func(l *lease.Lease) campaigner { return election.New(l, name) })
+		if err != nil {
+			return pair{}, err
 		}
+		defer done()
 		s, err := failover(ctx, cs, failovers)
 		if err != nil {
 			return pair{}, fmt.Errorf("etcdgw election: %w", err)
 		}
 		ours = append(ours, s)
-		cs = nil
-		for i := 0; i < candidates; i++ {
-			sess, err := concurrency.NewSession(vc, concurrency.WithTTL(10))
-			if err != nil {
-				return pair{}, err
-			}
-			defer sess.Close()
-			cs = append(cs, concurrency.NewElection(sess, "v3-"+name))
+		cs, done, err = withSessions(vc, candidates, 10, func(s *concurrency.Session) campaigner { return concurrency.NewElection(s, "v3-"+name) })
+		if err != nil {
+			return pair{}, err
 		}
+		defer done()
 		s, err = failover(ctx, cs, failovers)
 		if err != nil {
 			return pair{}, fmt.Errorf("clientv3 election: %w", err)
@@ -259,16 +290,11 @@ const (
 func queueSection(ctx context.Context, cfg config, single, three *etcdtest.Cluster) ([]queueRow, error) {
 	var rows []queueRow
 	for _, cl := range []*etcdtest.Cluster{single, three} {
-		gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+		gc, vc, closeClients, err := clients(cl)
 		if err != nil {
 			return nil, err
 		}
-		defer gc.Close()
-		vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
-		if err != nil {
-			return nil, err
-		}
-		defer vc.Close()
+		defer closeClients()
 		var ours, theirs []sample
 		for r := 0; r < cfg.rounds; r++ {
 			name := fmt.Sprintf("bench-q-%d-%d", len(cl.Members), r)
