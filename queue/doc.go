@@ -11,7 +11,12 @@
 // Items (paged, with each item's deliveries and claimant), Peek, and the dead
 // letters' Dead, Requeue, RequeueAll and Purge.
 //
-// What it leaves out (for now): delayed and scheduled items, retries with
-// backoff and unique items; a work queue is not a log, so items are removed
-// when acknowledged and cannot be replayed.
+// Delays are kept by the server: an item enqueued WithDelay, or given back by
+// Nack (which backs off exponentially with jitter, WithRetryBackoff), is
+// hidden by a key on a lease whose TTL is the delay, and comes back when the
+// server expires it. No producer's or consumer's clock decides.
+//
+// What it leaves out (for now): batch claims, transactional enqueue and unique
+// items; a work queue is not a log, so items are removed when acknowledged and
+// cannot be replayed.
 package queue

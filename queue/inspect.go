@@ -16,8 +16,11 @@ var ErrNotFound = errors.New("queue: no such item")
 
 // Counts are a work queue's items by state, read at one revision.
 type Counts struct {
-	// Waiting items are enqueued and not claimed.
+	// Waiting items can be claimed now.
 	Waiting int64
+	// Delayed items are hidden until their delay (WithDelay, Nack's backoff)
+	// has passed.
+	Delayed int64
 	// Claimed items are held by a consumer (being worked).
 	Claimed int64
 	// Dead letters were delivered too often without an Ack.
@@ -32,14 +35,18 @@ func (q *WorkQueue) Counts(ctx context.Context) (Counts, error) {
 		gateway.OpGet(q.items, gateway.WithPrefix(), gateway.WithCountOnly()),
 		gateway.OpGet(q.claims, gateway.WithPrefix(), gateway.WithCountOnly()),
 		gateway.OpGet(q.dead, gateway.WithPrefix(), gateway.WithCountOnly()),
+		gateway.OpGet(q.holds, gateway.WithPrefix(), gateway.WithCountOnly()),
 	).Commit(ctx)
 	if err != nil {
 		return Counts{}, fmt.Errorf("queue %s: counts: %w", q.name, err)
 	}
-	items, claimed := r.Responses[0].Get.Count, r.Responses[1].Get.Count
-	// A claim goes with its item (Ack and dead-lettering delete both in one
-	// txn), so the claimed are among the items.
-	return Counts{Waiting: items - claimed, Claimed: claimed, Dead: r.Responses[2].Get.Count, Revision: r.Header.Revision}, nil
+	items, claimed, delayed := r.Responses[0].Get.Count, r.Responses[1].Get.Count, r.Responses[3].Get.Count
+	// A claim or a hold goes with its item (Ack and dead-lettering delete
+	// them in one txn; a claim skips a held item; Nack swaps the claim for a
+	// hold in one txn), so the claimed and the delayed are among the items,
+	// apart.
+	return Counts{Waiting: items - claimed - delayed, Delayed: delayed, Claimed: claimed,
+		Dead: r.Responses[2].Get.Count, Revision: r.Header.Revision}, nil
 }
 
 // ItemInfo is one item as Items and Peek see it.
@@ -55,6 +62,8 @@ type ItemInfo struct {
 	// Claimant is the lease ID of the consumer that holds it, or 0 while it
 	// waits.
 	Claimant int64
+	// Delayed reports an item hidden until its delay has passed.
+	Delayed bool
 }
 
 // Items lists up to limit items (at most 1000) in delivery order, from the
@@ -84,6 +93,7 @@ func (q *WorkQueue) Items(ctx context.Context, after string, limit int) ([]ItemI
 	t, err := q.c.Txn().Then(
 		gateway.OpGet(q.claims+first, gateway.WithRange(q.claims+last), gateway.WithRev(r.Header.Revision)),
 		gateway.OpGet(q.attempts+first, gateway.WithRange(q.attempts+last), gateway.WithKeysOnly(), gateway.WithRev(r.Header.Revision)),
+		gateway.OpGet(q.holds+first, gateway.WithRange(q.holds+last), gateway.WithKeysOnly(), gateway.WithRev(r.Header.Revision)),
 	).Commit(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("queue %s: items: %w", q.name, err)
@@ -96,11 +106,15 @@ func (q *WorkQueue) Items(ctx context.Context, after string, limit int) ([]ItemI
 	for _, kv := range t.Responses[1].Get.Kvs {
 		attempts[strings.TrimPrefix(string(kv.Key), q.attempts)] = kv.Version
 	}
+	delayed := map[string]bool{}
+	for _, kv := range t.Responses[2].Get.Kvs {
+		delayed[strings.TrimPrefix(string(kv.Key), q.holds)] = true
+	}
 	out := make([]ItemInfo, 0, len(r.Kvs))
 	for _, kv := range r.Kvs {
 		suffix := strings.TrimPrefix(string(kv.Key), q.items)
 		out = append(out, ItemInfo{Key: string(kv.Key), Value: kv.Value, Priority: priorityOf(suffix),
-			Attempts: int(attempts[suffix]), Claimant: claimant[suffix]})
+			Attempts: int(attempts[suffix]), Claimant: claimant[suffix], Delayed: delayed[suffix]})
 	}
 	next := ""
 	if r.More {
@@ -123,8 +137,9 @@ func pageSize(limit int) int {
 	return limit
 }
 
-// Peek returns the first waiting item, the one a lone consumer's Claim would
-// take, without claiming it; nil when no item waits.
+// Peek returns the first waiting item (neither claimed nor delayed), the one
+// a lone consumer's Claim would take, without claiming it; nil when none
+// waits.
 func (q *WorkQueue) Peek(ctx context.Context) (*ItemInfo, error) {
 	after := ""
 	for {
@@ -133,7 +148,7 @@ func (q *WorkQueue) Peek(ctx context.Context) (*ItemInfo, error) {
 			return nil, err
 		}
 		for i := range page {
-			if page[i].Claimant == 0 {
+			if page[i].Claimant == 0 && !page[i].Delayed {
 				return &page[i], nil
 			}
 		}

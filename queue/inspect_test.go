@@ -16,7 +16,7 @@ import (
 func TestInspect(t *testing.T) {
 	c := tu.Client(t, endpoints)
 	ctx := tu.Ctx(t)
-	q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "inspect", queue.WithMaxAttempts(1)))
+	q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "inspect", queue.WithMaxAttempts(1), queue.WithRetryBackoff(0, 0)))
 	tu.NoErr(t, q.EnqueueBatch(ctx, []string{"b1", "b2", "b3"}, 5))
 	tu.NoErr(t, q.EnqueueBatch(ctx, []string{"a1", "a2"}, 1))
 	l := tu.Lease(t, ctx, c, 30)

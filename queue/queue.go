@@ -14,7 +14,9 @@ import (
 // the head of the queue is a plain range read, without the server sorting the
 // whole queue. The sequence is a counter at seq, advanced in the same txn and
 // guarded by its revision; concurrent producers retry.
-func enqueue(ctx context.Context, c *gateway.Client, items, seq string, prio uint16, vals []string) error {
+//
+// with, if not nil, gives each item's extra operation (a work queue's hold).
+func enqueue(ctx context.Context, c *gateway.Client, items, seq string, prio uint16, vals []string, with func(item string) gateway.Op) error {
 	for {
 		r, err := c.Get(ctx, seq)
 		if err != nil {
@@ -30,7 +32,11 @@ func enqueue(ctx context.Context, c *gateway.Client, items, seq string, prio uin
 		ops := make([]gateway.Op, 0, len(vals)+1)
 		ops = append(ops, gateway.OpPut(seq, strconv.FormatInt(next+int64(len(vals)), 10)))
 		for i, v := range vals {
-			ops = append(ops, gateway.OpPut(fmt.Sprintf("%s%05d/%020d", items, prio, next+int64(i)), v))
+			key := fmt.Sprintf("%s%05d/%020d", items, prio, next+int64(i))
+			ops = append(ops, gateway.OpPut(key, v))
+			if with != nil {
+				ops = append(ops, with(key))
+			}
 		}
 		t, err := c.Txn().If(gateway.CmpModRevision(seq, gateway.Equal, mod)).Then(ops...).Commit(ctx)
 		if err != nil {
@@ -78,14 +84,14 @@ func NewPriorityQueue(c *gateway.Client, name string) *PriorityQueue {
 
 // Enqueue adds an item of priority prio (lower first).
 func (q *PriorityQueue) Enqueue(ctx context.Context, val string, prio uint16) error {
-	return enqueue(ctx, q.c, q.items, q.seq, prio, []string{val})
+	return enqueue(ctx, q.c, q.items, q.seq, prio, []string{val}, nil)
 }
 
 // EnqueueBatch adds items of one priority in one transaction: all or none.
 // The server limits a transaction's operations (--max-txn-ops, 128 by
 // default); a bigger batch fails with an error matching gateway.ErrTooManyOps.
 func (q *PriorityQueue) EnqueueBatch(ctx context.Context, vals []string, prio uint16) error {
-	return enqueue(ctx, q.c, q.items, q.seq, prio, vals)
+	return enqueue(ctx, q.c, q.items, q.seq, prio, vals, nil)
 }
 
 // Dequeue removes and returns the first item, waiting for one if the queue is

@@ -113,7 +113,7 @@ func TestWorkQueueNackAndDeadLetters(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	c := tu.Client(t, cl.Endpoints())
-	q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "wq", queue.WithMaxAttempts(2)))
+	q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, "wq", queue.WithMaxAttempts(2), queue.WithRetryBackoff(0, 0)))
 	l := tu.Lease(t, ctx, c, 30)
 	tu.NoErr(t, q.Enqueue(ctx, "flaky", 0))
 	tu.NoErr(t, q.Enqueue(ctx, "fine", 0))

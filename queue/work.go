@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/await"
@@ -25,16 +26,17 @@ var ErrClaimLost = errors.New("queue: claim lost")
 const DefaultMaxAttempts = 5
 
 // WorkQueue delivers each item at least once. A consumer claims an item under
-// its lease, works, then acknowledges it (Ack: the item is removed) or gives it
-// back (Nack: the item is visible again). If the consumer dies, its claim ends
-// with its lease and the item is delivered again. Claims are exclusive: two
+// its lease, works, then acknowledges it (Ack: the item is removed) or gives
+// it back (Nack: the item is visible again after a backoff). If the consumer
+// dies, its claim ends with its lease and the item is delivered again. Claims are exclusive: two
 // live consumers never hold the same item. Each delivery counts as an attempt;
 // an item claimed MaxAttempts times without an Ack goes to the dead letters
 // instead of being delivered again.
 //
 // Keys: items under <name>/items/<priority>/<sequence>, claims under
 // <name>/claims/, delivery counts under <name>/attempts/ (a key's version),
-// dead letters under <name>/dead/, the sequence at <name>/seq.
+// holds of delayed items under <name>/holds/ (on leases whose TTL is the
+// delay), dead letters under <name>/dead/, the sequence at <name>/seq.
 //
 // Ordering: items are claimed by priority, then oldest first. A single
 // consumer sees them in that order; an item given back (or whose consumer
@@ -59,7 +61,9 @@ type WorkQueue struct {
 	claims      string
 	attempts    string
 	dead        string
+	holds       string // <name>/holds/: an item with a key here is hidden until the key's lease expires
 	maxAttempts int
+	retry       backoffPolicy
 
 	mu      sync.Mutex
 	pending []pendingClaim // claims of unknown outcome, not yet settled
@@ -87,25 +91,47 @@ var ErrInvalidArgument = errors.New("queue: invalid argument")
 // ErrInvalidArgument when an option's value is out of range.
 func NewWorkQueue(c *gateway.Client, name string, opts ...WorkOption) (*WorkQueue, error) {
 	q := &WorkQueue{c: c, name: name, seq: name + "/seq", items: name + "/items/", claims: name + "/claims/", attempts: name + "/attempts/", dead: name + "/dead/",
-		maxAttempts: DefaultMaxAttempts}
+		holds: name + "/holds/", maxAttempts: DefaultMaxAttempts, retry: defaultRetry}
 	for _, o := range opts {
 		o(q)
 	}
 	if q.maxAttempts < 1 {
 		return nil, fmt.Errorf("%w: WithMaxAttempts(%d): an item needs at least one delivery", ErrInvalidArgument, q.maxAttempts)
 	}
+	if q.retry.initial < 0 || q.retry.max < q.retry.initial {
+		return nil, fmt.Errorf("%w: WithRetryBackoff(%v, %v): want 0 <= initial <= max", ErrInvalidArgument, q.retry.initial, q.retry.max)
+	}
 	return q, nil
 }
 
-// Enqueue adds an item of priority prio (lower first).
-func (q *WorkQueue) Enqueue(ctx context.Context, val string, prio uint16) error {
-	return enqueue(ctx, q.c, q.items, q.seq, prio, []string{val})
+// Enqueue adds an item of priority prio (lower first). WithDelay keeps it
+// hidden for a while.
+func (q *WorkQueue) Enqueue(ctx context.Context, val string, prio uint16, opts ...EnqueueOption) error {
+	return q.EnqueueBatch(ctx, []string{val}, prio, opts...)
 }
 
 // EnqueueBatch adds items of one priority in one transaction: all or none. See
-// PriorityQueue.EnqueueBatch for the size limit.
-func (q *WorkQueue) EnqueueBatch(ctx context.Context, vals []string, prio uint16) error {
-	return enqueue(ctx, q.c, q.items, q.seq, prio, vals)
+// PriorityQueue.EnqueueBatch for the size limit. WithDelay keeps them hidden
+// for a while.
+func (q *WorkQueue) EnqueueBatch(ctx context.Context, vals []string, prio uint16, opts ...EnqueueOption) error {
+	var o enqueueOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.delay <= 0 {
+		return enqueue(ctx, q.c, q.items, q.seq, prio, vals, nil)
+	}
+	id, err := q.holdLease(ctx, o.delay)
+	if err != nil {
+		return fmt.Errorf("queue %s: enqueue: %w", q.name, err)
+	}
+	return enqueue(ctx, q.c, q.items, q.seq, prio, vals, func(item string) gateway.Op {
+		return gateway.OpPut(q.holdKeyOf(item), "", gateway.WithLease(id))
+	})
+}
+
+func (q *WorkQueue) holdKeyOf(item string) string {
+	return q.holds + strings.TrimPrefix(item, q.items)
 }
 
 // Item is a claimed item.
@@ -183,23 +209,28 @@ func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (found, error)
 	r, err := q.c.Txn().Then(
 		gateway.OpGet(q.claims, gateway.WithPrefix(), gateway.WithKeysOnly()),
 		gateway.OpGet(q.items, gateway.WithPrefix(), gateway.WithLimit(window), gateway.WithKeysOnly()),
+		gateway.OpGet(q.holds, gateway.WithPrefix(), gateway.WithKeysOnly()),
 	).Commit(ctx)
 	if err != nil {
 		return found{}, fmt.Errorf("queue %s: claim: %w", q.name, err)
 	}
-	claimed, kvs := r.Responses[0].Get.Kvs, r.Responses[1].Get.Kvs
-	if len(claimed) >= window { // more busy consumers than the window: read further
-		if kvs, _, err = head(ctx, q.c, q.items, 2*int64(len(claimed))+1); err != nil {
+	claimed, kvs, held := r.Responses[0].Get.Kvs, r.Responses[1].Get.Kvs, r.Responses[2].Get.Kvs
+	if busy := len(claimed) + len(held); busy >= window { // more claimed and hidden items than the window: read further
+		if kvs, _, err = head(ctx, q.c, q.items, 2*int64(busy)+1); err != nil {
 			return found{}, fmt.Errorf("queue %s: claim: %w", q.name, err)
 		}
 	}
-	taken := make(map[string]bool, len(claimed))
+	// An item is taken while it is claimed, or hidden (delayed).
+	taken := make(map[string]bool, len(claimed)+len(held))
 	for _, kv := range claimed {
-		taken[string(kv.Key)] = true
+		taken[strings.TrimPrefix(string(kv.Key), q.claims)] = true
+	}
+	for _, kv := range held {
+		taken[strings.TrimPrefix(string(kv.Key), q.holds)] = true
 	}
 	var free []gateway.KeyValue
 	for _, kv := range kvs {
-		if !taken[q.claimKeyOf(string(kv.Key))] {
+		if !taken[strings.TrimPrefix(string(kv.Key), q.items)] {
 			free = append(free, kv)
 		}
 	}
@@ -218,6 +249,7 @@ func (q *WorkQueue) tryClaim(ctx context.Context, l *lease.Lease) (found, error)
 	t, err := q.c.Txn().If(
 		gateway.CmpCreateRevision(key, gateway.Equal, cand.CreateRevision),
 		gateway.CmpCreateRevision(ck, gateway.Equal, 0),
+		gateway.CmpCreateRevision(q.holdKeyOf(key), gateway.Equal, 0),
 	).Then(
 		gateway.OpPut(ck, token, gateway.WithLease(l.ID())),
 		gateway.OpPut(ak, ""),
@@ -329,10 +361,28 @@ func (it *Item) Ack(ctx context.Context) error {
 	return it.finish(ctx, "ack", gateway.OpDelete(it.Key), gateway.OpDelete(it.attemptsKey), gateway.OpDelete(it.claimKey))
 }
 
-// Nack gives the item back: it becomes visible again, in its place, with its
-// attempts counted. It fails with ErrClaimLost when the claim had ended.
+// Nack gives the item back, in its place, with its attempts counted. It stays
+// hidden for the queue's retry backoff (WithRetryBackoff; by default 1 s after
+// the first delivery, doubling up to 5 minutes, with jitter) before it is
+// delivered again. It fails with ErrClaimLost when the claim had ended.
 func (it *Item) Nack(ctx context.Context) error {
-	return it.finish(ctx, "nack", gateway.OpDelete(it.claimKey))
+	return it.NackAfter(ctx, it.q.retry.delay(it.Attempt))
+}
+
+// NackAfter gives the item back, hidden for d (none when d <= 0). The delay is
+// kept by the server: a lease of that TTL holds the item back, so no client's
+// clock decides when it comes back. etcd raises a TTL below its minimum (about
+// two election timeouts) to that minimum.
+func (it *Item) NackAfter(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return it.finish(ctx, "nack", gateway.OpDelete(it.claimKey))
+	}
+	id, err := it.q.holdLease(ctx, d)
+	if err != nil {
+		return fmt.Errorf("queue %s: nack %s: %w", it.q.name, it.Key, err)
+	}
+	return it.finish(ctx, "nack", gateway.OpDelete(it.claimKey),
+		gateway.OpPut(it.q.holdKeyOf(it.Key), "", gateway.WithLease(id)))
 }
 
 func (it *Item) finish(ctx context.Context, what string, ops ...gateway.Op) error {

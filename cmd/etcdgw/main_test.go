@@ -471,11 +471,11 @@ func TestQueue(t *testing.T) {
 	// item back, until its attempts are spent and it is a dead letter.
 	log := filepath.Join(t.TempDir(), "done")
 	script := fmt.Sprintf(`v=$(cat); if [ "$v" = bad ]; then exit 1; fi; echo "$v" >> %s`, log)
-	worker, _, wait := start(t, eps, "queue", "work", "jobs", "--concurrency", "2", "--max-attempts", "2", "--", "sh", "-c", script)
+	worker, _, wait := start(t, eps, "queue", "work", "jobs", "--concurrency", "2", "--max-attempts", "2", "--retry-backoff", "1s", "--", "sh", "-c", script)
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		b, _ := os.ReadFile(log)
 		dead := etcdgw(t, eps, "", "queue", "len", "jobs")
-		if string(b) != "" && len(strings.Fields(string(b))) == 2 && dead.stdout == "waiting 0, claimed 0, dead 1\n" {
+		if string(b) != "" && len(strings.Fields(string(b))) == 2 && dead.stdout == "waiting 0, delayed 0, claimed 0, dead 1\n" {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -501,11 +501,14 @@ func TestQueue(t *testing.T) {
 	ok(t, etcdgw(t, eps, "", "queue", "dead", "jobs", "requeue", lines[0]), "requeued 1")
 	fails(t, etcdgw(t, eps, "", "queue", "dead", "jobs", "requeue", lines[0]), 1, "no such item")
 	ok(t, etcdgw(t, eps, "", "queue", "peek", "jobs"), "bad")
-	ok(t, etcdgw(t, eps, "", "queue", "len", "jobs"), "waiting 1, claimed 0, dead 0")
+	ok(t, etcdgw(t, eps, "", "queue", "len", "jobs"), "waiting 1, delayed 0, claimed 0, dead 0")
 	ok(t, etcdgw(t, eps, "", "queue", "pop", "jobs"), "bad")
 	ok(t, etcdgw(t, eps, "", "queue", "peek", "jobs"))
 	ok(t, etcdgw(t, eps, "", "queue", "dead", "jobs", "purge"), "purged 0")
 	fails(t, etcdgw(t, eps, "", "queue", "dead", "jobs", "frob"), 2, "queue dead NAME")
+	ok(t, etcdgw(t, eps, "", "queue", "push", "jobs", "later", "--delay", "3s"), "OK 1")
+	ok(t, etcdgw(t, eps, "", "queue", "len", "jobs"), "waiting 0, delayed 1, claimed 0, dead 0")
+	ok(t, etcdgw(t, eps, "", "queue", "peek", "jobs"))
 	fails(t, etcdgw(t, eps, "", "queue", "pop", "jobs", "--timeout", "300ms"), 6, "no item")
 	fails(t, etcdgw(t, eps, "", "queue", "work", "jobs"), 2, "command after --")
 }

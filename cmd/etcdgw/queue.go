@@ -19,8 +19,10 @@ import (
 
 func init() {
 	var prio uint
+	var delay time.Duration
 	flagsOf["queue push"] = func(fs *flag.FlagSet, _ *invocation) {
 		fs.UintVar(&prio, "priority", 0, "the item's priority: lower goes first (0 to 65535)")
+		fs.DurationVar(&delay, "delay", 0, "keep the items hidden this long (by the server's clock)")
 	}
 	var ttl int64
 	var timeout time.Duration
@@ -29,12 +31,13 @@ func init() {
 		fs.DurationVar(&timeout, "timeout", 0, "give up waiting for an item after this long (exit 6); 0 waits for ever")
 	}
 	var concurrency, maxAttempts int
-	var grace time.Duration
+	var grace, backoff time.Duration
 	flagsOf["queue work"] = func(fs *flag.FlagSet, _ *invocation) {
 		fs.Int64Var(&ttl, "ttl", 10, "the claims' lease TTL in seconds: how long a crashed worker holds its items")
 		fs.IntVar(&concurrency, "concurrency", 1, "items worked at once, each by its own CMD")
 		fs.IntVar(&maxAttempts, "max-attempts", queue.DefaultMaxAttempts, "deliveries of an item before it goes to the dead letters")
 		fs.DurationVar(&grace, "grace", 10*time.Second, "on Ctrl-C or a lost lease: time between SIGTERM and SIGKILL to the running commands")
+		fs.DurationVar(&backoff, "retry-backoff", time.Second, "an item given back is hidden this long after its first delivery, doubling with each (up to 5 minutes); 0: at once")
 	}
 	register(&command{name: "queue", subs: []*command{
 		{name: "push", args: "NAME VALUE...", summary: "enqueue items on the work queue NAME (one transaction)",
@@ -49,7 +52,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				if err := q.EnqueueBatch(ctx, inv.args[1:], uint16(prio)); err != nil {
+				if err := q.EnqueueBatch(ctx, inv.args[1:], uint16(prio), queue.WithDelay(delay)); err != nil {
 					return err
 				}
 				out := inv.out()
@@ -104,13 +107,13 @@ func init() {
 				if concurrency < 1 {
 					return usagef("--concurrency %d: want at least 1", concurrency)
 				}
-				q, err := workQueue(inv, maxAttempts)
+				q, err := workQueue(inv, maxAttempts, queue.WithRetryBackoff(backoff, max(backoff, 5*time.Minute)))
 				if err != nil {
 					return err
 				}
 				return work(ctx, inv, q, ttl, concurrency, grace)
 			}},
-		{name: "len", args: "NAME", summary: "count the items: waiting, claimed (being worked) and dead",
+		{name: "len", args: "NAME", summary: "count the items: waiting, delayed, claimed (being worked) and dead",
 			run: func(ctx context.Context, inv *invocation) error {
 				if err := inv.want(1, 1); err != nil {
 					return err
@@ -126,12 +129,12 @@ func init() {
 				out := inv.out()
 				switch {
 				case out.json:
-					return out.encode(map[string]int64{"waiting": n.Waiting, "claimed": n.Claimed, "dead": n.Dead, "revision": n.Revision})
+					return out.encode(map[string]int64{"waiting": n.Waiting, "delayed": n.Delayed, "claimed": n.Claimed, "dead": n.Dead, "revision": n.Revision})
 				case out.table:
-					out.row("WAITING", "CLAIMED", "DEAD")
-					out.row(fmt.Sprint(n.Waiting), fmt.Sprint(n.Claimed), fmt.Sprint(n.Dead))
+					out.row("WAITING", "DELAYED", "CLAIMED", "DEAD")
+					out.row(fmt.Sprint(n.Waiting), fmt.Sprint(n.Delayed), fmt.Sprint(n.Claimed), fmt.Sprint(n.Dead))
 				default:
-					out.line(fmt.Sprintf("waiting %d, claimed %d, dead %d", n.Waiting, n.Claimed, n.Dead))
+					out.line(fmt.Sprintf("waiting %d, delayed %d, claimed %d, dead %d", n.Waiting, n.Delayed, n.Claimed, n.Dead))
 				}
 				return out.flush()
 			}},
@@ -222,12 +225,11 @@ func init() {
 	}})
 }
 
-func workQueue(inv *invocation, maxAttempts int) (*queue.WorkQueue, error) {
+func workQueue(inv *invocation, maxAttempts int, opts ...queue.WorkOption) (*queue.WorkQueue, error) {
 	c, err := inv.client()
 	if err != nil {
 		return nil, err
 	}
-	var opts []queue.WorkOption
 	if maxAttempts > 0 {
 		opts = append(opts, queue.WithMaxAttempts(maxAttempts))
 	}
