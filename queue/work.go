@@ -28,10 +28,10 @@ const DefaultMaxAttempts = 5
 // WorkQueue delivers each item at least once. A consumer claims an item under
 // its lease, works, then acknowledges it (Ack: the item is removed) or gives
 // it back (Nack: the item is visible again after a backoff). If the consumer
-// dies, its claim ends with its lease and the item is delivered again. Claims are exclusive: two
-// live consumers never hold the same item. Each delivery counts as an attempt;
-// an item claimed MaxAttempts times without an Ack goes to the dead letters
-// instead of being delivered again.
+// dies, its claim ends with its lease and the item is delivered again. Claims
+// are exclusive: two live consumers never hold the same item. Each delivery
+// counts as an attempt; an item claimed MaxAttempts times without an Ack goes
+// to the dead letters instead of being delivered again.
 //
 // Keys: items under <name>/items/<priority>/<sequence>, claims under
 // <name>/claims/, delivery counts under <name>/attempts/ (a key's version),
