@@ -335,6 +335,14 @@ func (n *nemesis) kill(ctx context.Context, rng *rand.Rand, leader bool) error {
 		}
 	}
 	if err := victim.Kill(ctx); err != nil {
+		// The kill may have taken effect though its wait was cut short (the
+		// run's ctx ended as it ran): bring the member back all the same, or
+		// stop would wait for a leader among members one of which is dead
+		// but counted as running.
+		n.undo(ctx, victim.Restart)
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	sleep(ctx, time.Second)
