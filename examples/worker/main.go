@@ -138,13 +138,26 @@ func (w *worker) session(ctx context.Context, c *gateway.Client, q *queue.WorkQu
 	m := mutex.New(l, resultLock)
 	for ctx.Err() == nil {
 		it, err := q.Claim(ctx, l)
-		if err == nil {
-			err = w.do(ctx, c, m, it)
+		if err != nil {
+			if ctx.Err() == nil {
+				// A member down, a leader being elected: try again shortly.
+				w.event("retry", "claim:", err)
+				time.Sleep(100 * time.Millisecond)
+			}
+			continue
 		}
-		if err != nil && ctx.Err() == nil {
-			// A member down, a leader being elected: try again shortly.
-			w.event("retry", err)
-			time.Sleep(100 * time.Millisecond)
+		// The item is ours until it is acked or the session ends: a failed
+		// step (a write whose outcome is unknown, say) is tried again on the
+		// same item, never left behind with the item still claimed.
+		for ctx.Err() == nil {
+			err := w.do(ctx, c, m, it)
+			if err == nil {
+				break
+			}
+			if ctx.Err() == nil {
+				w.event("retry", string(it.Value)+":", err)
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
 	}
 	return context.Cause(l.Context())
