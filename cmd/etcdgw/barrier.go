@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/etcdgw/etcdgw/barrier"
-	"github.com/etcdgw/etcdgw/lease"
 )
 
 func init() {
@@ -21,19 +20,11 @@ func init() {
 				if err := inv.want(1, 1); err != nil {
 					return err
 				}
-				c, err := inv.client()
+				l, revoke, err := inv.lease(ctx, ttl)
 				if err != nil {
 					return err
 				}
-				l, err := lease.New(ctx, c, lease.WithTTL(ttl))
-				if err != nil {
-					return err
-				}
-				defer func() {
-					closeCtx, cancel := context.WithTimeout(context.Background(), inv.g.commandTimeout)
-					defer cancel()
-					_ = l.Close(closeCtx) // the key is on the lease: closing lowers the barrier
-				}()
+				defer revoke() // the key is on the lease: revoking lowers the barrier
 				b := barrier.New(l, inv.args[0])
 				if err := b.Hold(ctx); errors.Is(err, barrier.ErrHeld) {
 					return &exitError{code: exitHeld, err: err}

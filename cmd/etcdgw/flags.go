@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
+	"github.com/etcdgw/etcdgw/lease"
 )
 
 // globals are the flags every command takes, as etcdctl names them.
@@ -173,6 +175,48 @@ func (inv *invocation) client() (*gateway.Client, error) {
 	}
 	inv.c = c
 	return c, nil
+}
+
+// lease grants a lease of ttl seconds on the command's client. The returned
+// func revokes it, within --command-timeout, whatever ended the command: the
+// keys on it go with it.
+func (inv *invocation) lease(ctx context.Context, ttl int64) (*lease.Lease, func(), error) {
+	c, err := inv.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := lease.New(ctx, c, lease.WithTTL(ttl))
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, func() {
+		ctx, cancel := inv.ending()
+		defer cancel()
+		_ = l.Close(ctx)
+	}, nil
+}
+
+// ending is the context of a last step (a release, an ack, a revoke): its own
+// --command-timeout, even when the command's ctx (an interrupt) has ended.
+func (inv *invocation) ending() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), inv.g.commandTimeout)
+}
+
+// waitAtMost bounds a wait by --timeout d (0: no bound).
+func waitAtMost(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// timedOut turns a wait that --timeout d cut short (ctx itself still live)
+// into exit code 6, saying what did not come.
+func timedOut(ctx context.Context, err error, d time.Duration, what string) error {
+	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return &exitError{code: exitTimeout, err: fmt.Errorf("%s within %v", what, d)}
+	}
+	return err
 }
 
 func (inv *invocation) close() {

@@ -56,7 +56,7 @@ func init() {
 						return nil, &exitError{code: exitHeld, err: fmt.Errorf("lock %s is held by another", name)}
 					}
 				} else {
-					stop := inv.progress(ctx, "lock "+name, l)
+					stop := inv.progress(ctx, "lock "+name, name, l)
 					err = m.Lock(ctx)
 					stop()
 				}
@@ -97,7 +97,7 @@ func init() {
 			name, value := inv.args[0], inv.args[1]
 			return hold(ctx, inv, el.holdFlags, func(ctx context.Context, l *lease.Lease, out *output) (held, error) {
 				e := election.New(l, name)
-				stop := inv.progress(ctx, "leadership of "+name, l)
+				stop := inv.progress(ctx, "leadership of "+name, name, l)
 				err := e.Campaign(ctx, value)
 				stop()
 				if err != nil {
@@ -143,34 +143,19 @@ func hold(ctx context.Context, inv *invocation, f holdFlags, take func(context.C
 	if f.ttl < 2 {
 		return usagef("--ttl %d: want at least 2 seconds", f.ttl)
 	}
-	c, err := inv.client()
+	l, revoke, err := inv.lease(ctx, f.ttl)
 	if err != nil {
 		return err
 	}
-	l, err := lease.New(ctx, c, lease.WithTTL(f.ttl))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.Background(), inv.g.commandTimeout)
-		defer cancel()
-		_ = l.Close(closeCtx) // revokes: the key goes with it
-	}()
-	waitCtx := ctx
-	if f.timeout > 0 {
-		var cancel context.CancelFunc
-		waitCtx, cancel = context.WithTimeout(ctx, f.timeout)
-		defer cancel()
-	}
+	defer revoke()
+	waitCtx, cancel := waitAtMost(ctx, f.timeout)
+	defer cancel()
 	h, err := take(waitCtx, l, inv.out())
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return &exitError{code: exitTimeout, err: fmt.Errorf("gave up waiting after %v", f.timeout)}
-		}
-		return err
+		return timedOut(ctx, err, f.timeout, "gave up waiting: not held")
 	}
 	release := func() error {
-		rctx, cancel := context.WithTimeout(context.Background(), inv.g.commandTimeout)
+		rctx, cancel := inv.ending()
 		defer cancel()
 		return h.release(rctx)
 	}
@@ -287,9 +272,10 @@ func observe(ctx context.Context, inv *invocation, name string) error {
 }
 
 // progress shows, on a terminal, what the command waits for, how many are
-// ahead and for how long; it prints nothing when stderr is not a terminal.
-// The returned func stops it and clears the line.
-func (inv *invocation) progress(ctx context.Context, what string, l *lease.Lease) (stop func()) {
+// queued ahead of it under name (a lock's or an election's) and for how long;
+// it prints nothing when stderr is not a terminal. The returned func stops it
+// and clears the line.
+func (inv *invocation) progress(ctx context.Context, what, name string, l *lease.Lease) (stop func()) {
 	if !isTerminal(inv.e.stderr) {
 		return func() {}
 	}
@@ -307,7 +293,7 @@ func (inv *invocation) progress(ctx context.Context, what string, l *lease.Lease
 				return
 			case <-t.C:
 				ahead := ""
-				if n, err := aheadOf(ctx, l.Client(), what, l.ID()); err == nil {
+				if n, err := aheadOf(ctx, l.Client(), name, l.ID()); err == nil {
 					ahead = fmt.Sprintf(", %d ahead", n)
 				}
 				fmt.Fprintf(inv.e.stderr, "\r\033[Kwaiting for %s%s, %v", what, ahead, time.Since(start).Round(time.Second))
@@ -318,14 +304,8 @@ func (inv *invocation) progress(ctx context.Context, what string, l *lease.Lease
 }
 
 // aheadOf counts the contenders queued before the key of lease id under the
-// lock or election in what ("lock NAME" or "leadership of NAME").
-func aheadOf(ctx context.Context, c *gateway.Client, what string, id int64) (int, error) {
-	var name string
-	if _, err := fmt.Sscanf(what, "lock %s", &name); err != nil {
-		if _, err := fmt.Sscanf(what, "leadership of %s", &name); err != nil {
-			return 0, err
-		}
-	}
+// lock or election name (keys NAME/<lease in hex>, as etcdctl's).
+func aheadOf(ctx context.Context, c *gateway.Client, name string, id int64) (int, error) {
 	r, err := c.Get(ctx, name+"/", gateway.WithPrefix(), gateway.WithKeysOnly(),
 		gateway.WithSort(gateway.SortByCreateRevision, gateway.SortAscend))
 	if err != nil {

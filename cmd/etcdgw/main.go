@@ -236,7 +236,6 @@ func helpFor(e *env, path []string) int {
 		}
 		return exitOK
 	}
-	inv, _ := parse(e, cmd, strings.Join(path, " "), []string{"-h"})
-	_ = inv
+	_, _ = parse(e, cmd, strings.Join(path, " "), []string{"-h"}) // -h prints the command's usage
 	return exitOK
 }

@@ -310,6 +310,10 @@ func TestLockTryInterruptAndLoss(t *testing.T) {
 		t.Fatalf("--try took %v", d)
 	}
 
+	// --timeout on a held lock: exit 6 once it passes, and no key left.
+	fails(t, etcdgw(t, eps, "", "lock", "busy", "--timeout", "300ms"), 6, "not held within 300ms")
+	waitKeys(t, eps, "busy/", 1)
+
 	// Ctrl-C while waiting: exit 130, and the waiter's key is gone.
 	waiter, _, waitWaiter := start(t, eps, "lock", "busy")
 	waitKeys(t, eps, "busy/", 2)

@@ -68,23 +68,16 @@ func init() {
 				if err != nil {
 					return err
 				}
-				l, err := lease.New(ctx, inv.c, lease.WithTTL(ttl))
+				l, revoke, err := inv.lease(ctx, ttl)
 				if err != nil {
 					return err
 				}
-				defer closeLease(inv, l)
-				waitCtx := ctx
-				if timeout > 0 {
-					var cancel context.CancelFunc
-					waitCtx, cancel = context.WithTimeout(ctx, timeout)
-					defer cancel()
-				}
+				defer revoke()
+				waitCtx, cancel := waitAtMost(ctx, timeout)
+				defer cancel()
 				it, err := q.Claim(waitCtx, l)
 				if err != nil {
-					if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-						return &exitError{code: exitTimeout, err: fmt.Errorf("no item within %v", timeout)}
-					}
-					return err
+					return timedOut(ctx, err, timeout, "no item")
 				}
 				if err := it.Ack(ctx); err != nil {
 					return err
@@ -236,20 +229,14 @@ func workQueue(inv *invocation, maxAttempts int, opts ...queue.WorkOption) (*que
 	return queue.NewWorkQueue(c, inv.args[0], opts...)
 }
 
-func closeLease(inv *invocation, l *lease.Lease) {
-	ctx, cancel := context.WithTimeout(context.Background(), inv.g.commandTimeout)
-	defer cancel()
-	_ = l.Close(ctx)
-}
-
 // work runs n workers that claim items and run the command on each, until
 // interrupted or the lease is lost.
 func work(ctx context.Context, inv *invocation, q *queue.WorkQueue, ttl int64, n int, grace time.Duration) error {
-	l, err := lease.New(ctx, inv.c, lease.WithTTL(ttl))
+	l, revoke, err := inv.lease(ctx, ttl)
 	if err != nil {
 		return err
 	}
-	defer closeLease(inv, l)
+	defer revoke()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(l.Context(), cancel)()
@@ -270,7 +257,7 @@ func work(ctx context.Context, inv *invocation, q *queue.WorkQueue, ttl int64, n
 					return
 				}
 				code := runItem(ctx, inv, it, grace, &mu)
-				fctx, fcancel := context.WithTimeout(context.Background(), inv.g.commandTimeout)
+				fctx, fcancel := inv.ending()
 				if code == 0 {
 					err = it.Ack(fctx)
 				} else {
