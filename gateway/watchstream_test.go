@@ -5,12 +5,9 @@ package gateway_test
 
 import (
 	"bufio"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -81,13 +78,9 @@ func TestWatchStreamHTTP1Holds(t *testing.T) {
 func TestWatchStreamHTTP2Flows(t *testing.T) {
 	certs := makeCerts(t)
 	cl := etcdtest.Start(t, etcdtest.Options{TLS: certs})
-	pem, err := os.ReadFile(certs.CA)
+	tlsCfg, err := certs.ClientTLS()
 	tu.NoErr(t, err)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	cert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
-	tu.NoErr(t, err)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	pw, got := openWatchStream(t, &http.Client{Transport: tr}, cl.Endpoints()[0])
 	_, err = io.WriteString(pw, createRequest("flows/1"))

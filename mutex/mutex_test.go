@@ -3,12 +3,10 @@ package mutex_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -542,15 +540,11 @@ func TestHandoffConnectionsTLS(t *testing.T) {
 	certs, err := etcdtest.MakeCerts(t.TempDir())
 	tu.NoErr(t, err)
 	cl := etcdtest.Start(t, etcdtest.Options{TLS: certs})
-	pem, err := os.ReadFile(certs.CA)
-	tu.NoErr(t, err)
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	cert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
+	tlsCfg, err := certs.ClientTLS()
 	tu.NoErr(t, err)
 	ctx := tu.Ctx(t)
 	const waiters = 16
-	p, conns, _ := handoffsOver(t, ctx, cl.Endpoints(), &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, 1, waiters,
+	p, conns, _ := handoffsOver(t, ctx, cl.Endpoints(), tlsCfg, 1, waiters,
 		func(l *lease.Lease) locker { return mutex.New(l, "tls-handoffs") })
 	t.Logf("over TLS, %d waiters: %.2f requests and %.3f new connections per hand-off", waiters, p, conns)
 	if conns > 0.05 {

@@ -633,6 +633,16 @@ func TailLines(r io.Reader, n int) string {
 
 // healthClient checks https members with the test's CA and client certificate.
 func healthClient(c *Certs) (*http.Client, error) {
+	cfg, err := c.ClientTLS()
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}, nil
+}
+
+// ClientTLS is a client's TLS configuration for members started with these
+// certificates: it trusts their CA and presents the client certificate.
+func (c *Certs) ClientTLS() (*tls.Config, error) {
 	pem, err := os.ReadFile(c.CA)
 	if err != nil {
 		return nil, err
@@ -643,9 +653,7 @@ func healthClient(c *Certs) (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}},
-	}}, nil
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
 }
 
 func freePorts(n int) ([]int, error) {
