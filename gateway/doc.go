@@ -3,7 +3,8 @@
 //
 // It covers the v3 API that coordination needs: key-value ranges, puts, deletes and
 // transactions; leases; watches that resume by themselves after a dropped connection
-// without losing or repeating an event; cluster membership and maintenance. It speaks
+// without losing or repeating an event (and, over HTTP/2, answer progress requests:
+// Watch.RequestProgress); cluster membership and maintenance. It speaks
 // plain HTTP/1.1 (or HTTP/2 over TLS) and JSON, so it works wherever HTTP passes, and
 // it depends on no gRPC or protobuf code.
 //

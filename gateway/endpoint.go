@@ -19,6 +19,7 @@ type endpoint struct {
 	prefix   string // detected API prefix; "" until detected
 
 	downUntil atomic.Int64 // unix nanoseconds; 0 when healthy
+	proto     atomic.Int32 // HTTP major version of its last reply; 0 until one came
 	mu        sync.Mutex
 	failures  int
 	bo        *backoff.ExponentialBackOff

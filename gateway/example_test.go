@@ -214,3 +214,38 @@ func ExampleWithEndpoint() {
 	}
 	// Output: leader known: true healthy: true
 }
+
+func ExampleWatch_RequestProgress() {
+	ctx := context.Background()
+	c, _ := gateway.New(gateway.Config{Endpoints: endpoints})
+	defer c.Close()
+
+	// A cache fed by a watch may serve a read at revision rev once the watch
+	// is known to have delivered everything up to rev.
+	w, err := c.Watch(ctx, "example/progress")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Stop()
+	resp, _ := c.Put(ctx, "example/progress-elsewhere", "x")
+	rev := resp.Header.Revision
+
+	tick := time.NewTicker(100 * time.Millisecond) // a request the server drops is asked again
+	defer tick.Stop()
+	for w.Revision() <= rev {
+		if err := w.RequestProgress(ctx); errors.Is(err, gateway.ErrUnimplemented) {
+			// Plain http:// endpoints speak HTTP/1.1: no progress requests
+			// there; this example's server is one.
+			fmt.Println("progress needs HTTP/2 (TLS)")
+			return
+		} else if err != nil {
+			log.Fatal(err)
+		}
+		select {
+		case <-w.Events(): // events, or the notification; Revision moves past them
+		case <-tick.C:
+		}
+	}
+	fmt.Println("caught up")
+	// Output: progress needs HTTP/2 (TLS)
+}

@@ -136,11 +136,16 @@ func (c *Client) postTo(ctx context.Context, ep *endpoint, op string, body []byt
 // send posts body to op on ep and returns the reply if its status is 200; any
 // other status is read and returned as a *Error.
 func (c *Client) send(ctx context.Context, ep *endpoint, op string, body []byte, header http.Header, token string) (*http.Response, error) {
+	return c.sendFrom(ctx, ep, op, bytes.NewReader(body), header, token)
+}
+
+// sendFrom is send with the body read from r, which a stream may keep open.
+func (c *Client) sendFrom(ctx context.Context, ep *endpoint, op string, r io.Reader, header http.Header, token string) (*http.Response, error) {
 	prefix, err := c.prefix(ctx, ep)
 	if err != nil {
 		return nil, unsentError(op, ep.base, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.base+prefix+"/"+op, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.base+prefix+"/"+op, r)
 	if err != nil {
 		return nil, &Error{Op: op, Endpoint: ep.base, Err: err, stage: stageNotSent}
 	}
@@ -156,6 +161,7 @@ func (c *Client) send(ctx context.Context, ep *endpoint, op string, body []byte,
 	if err != nil {
 		return nil, transportError(op, ep.base, err)
 	}
+	ep.proto.Store(int32(hr.ProtoMajor))
 	if hr.StatusCode != http.StatusOK {
 		b, rerr := io.ReadAll(io.LimitReader(hr.Body, 64<<10))
 		closeBody(hr)

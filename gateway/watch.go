@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -73,13 +75,15 @@ type watchCreateRequest struct {
 type Watch struct {
 	c      *Client
 	op     Op
+	ctx    context.Context // the watch's: it ends when Stop is called or the caller's ends
 	events chan WatchResponse
 	cancel context.CancelFunc
 	done   chan struct{}
 
 	mu       sync.Mutex
-	endpoint string // the member the current stream is on
-	next     int64  // the revision the next stream starts at; 0: from now
+	endpoint string       // the member the current stream is on
+	next     int64        // the revision the next stream starts at; 0: from now
+	cur      *watchStream // the stream being read; nil between streams
 	err      error
 	stopped  bool
 }
@@ -90,11 +94,83 @@ type watchStream struct {
 	dec    *streamDecoder
 	ep     *endpoint
 	cancel context.CancelFunc
+
+	// Over HTTP/2 the request body stays open, for progress requests.
+	wmu sync.Mutex
+	pw  *io.PipeWriter // nil over HTTP/1.1
 }
 
 func (s *watchStream) close() {
+	if s.pw != nil {
+		s.pw.Close()
+	}
 	s.cancel()
 	s.hr.Body.Close()
+}
+
+// progressRequest is the message that asks for a progress notification.
+var progressRequest = []byte(`{"progress_request":{}}`)
+
+// RequestProgress asks the server for a progress notification on this watch: a
+// response on Events without events, whose Header.Revision is a revision up to
+// which every change in the watched range has been delivered before it. Use it
+// to learn that the watch has caught up with a revision read elsewhere (a
+// cache that must not serve data older than a Get did) while nothing in the
+// range changes. It is clientv3's Watcher.RequestProgress, for one watch.
+//
+// It returns once the request is on the stream; the notification follows on
+// Events. As with clientv3, the server answers only when the watch has caught
+// up (it is "synced"): a request that arrives while the server still has older
+// events to send is dropped, so ask again if no notification comes.
+//
+// The request travels on the watch's own stream, which needs one whose request
+// body stays open while replies flow: HTTP/2, which etcd's gateway speaks on
+// TLS endpoints. Over HTTP/1.1 (plain http:// endpoints, or a proxy that
+// speaks only HTTP/1.1) the gateway holds a stream's replies until its request
+// body ends, so the body is closed after the watch is created, and
+// RequestProgress returns an error matching ErrUnimplemented. Between streams
+// (the watch is resuming after a failure) it returns one matching
+// ErrUnavailable; on an ended watch, the error that ended it, or ErrClosed
+// after Stop.
+func (w *Watch) RequestProgress(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return &Error{Op: "watch progress", Err: err}
+	}
+	if w.ctx.Err() != nil {
+		<-w.done // it is ending
+		return w.progressUnavailable()
+	}
+	w.mu.Lock()
+	s := w.cur
+	w.mu.Unlock()
+	if s == nil {
+		return w.progressUnavailable()
+	}
+	if s.pw == nil {
+		return &Error{Op: "watch progress", Endpoint: s.ep.base, kind: ErrUnimplemented,
+			Message: "the watch's stream is HTTP/1.1, on which etcd's gateway takes no request after the watch's creation; progress requests need HTTP/2 (a TLS endpoint)"}
+	}
+	s.wmu.Lock()
+	_, err := s.pw.Write(progressRequest)
+	s.wmu.Unlock()
+	if err != nil {
+		return w.progressUnavailable()
+	}
+	return nil
+}
+
+// progressUnavailable is RequestProgress's error when the watch has no open
+// stream: it ended, or it is resuming.
+func (w *Watch) progressUnavailable() error {
+	select {
+	case <-w.done:
+		if err := w.Err(); err != nil {
+			return err
+		}
+		return localError("watch progress", ErrClosed, "the watch was stopped")
+	default:
+		return localError("watch progress", ErrUnavailable, "the watch's stream ended; it is resuming")
+	}
 }
 
 const watchBuffer = 64
@@ -121,6 +197,7 @@ func (c *Client) Watch(ctx context.Context, key string, opts ...Option) (*Watch,
 	w := &Watch{
 		c:      c,
 		op:     c.inNS(o),
+		ctx:    wctx,
 		events: make(chan WatchResponse, watchBuffer),
 		cancel: cancel,
 		done:   make(chan struct{}),
@@ -228,6 +305,7 @@ func (w *Watch) run(ctx context.Context, s *watchStream) {
 		default:
 			w.err = err
 		}
+		w.cur = nil
 		w.mu.Unlock()
 		w.c.mu.Lock()
 		delete(w.c.watches, w)
@@ -237,6 +315,9 @@ func (w *Watch) run(ctx context.Context, s *watchStream) {
 	}()
 	for {
 		err = w.pump(ctx, s)
+		w.mu.Lock()
+		w.cur = nil
+		w.mu.Unlock()
 		s.close()
 		if ctx.Err() != nil || !resumable(err) {
 			return
@@ -317,13 +398,41 @@ func (w *Watch) open(ctx context.Context) (*watchStream, error) {
 
 // openOn starts a stream on ep and reads the server's confirmation.
 func (w *Watch) openOn(ctx context.Context, ep *endpoint, body []byte, header http.Header, token string, start int64) (*watchStream, error) {
+	if ep.proto.Load() == 0 && strings.HasPrefix(ep.base, "https://") {
+		// Learn whether the endpoint speaks HTTP/2 before sending a body
+		// that stays open: over HTTP/1.1 its reply would never come.
+		if _, err := w.c.version(ctx, ep); err != nil {
+			return nil, err
+		}
+	}
+	var r io.Reader = bytes.NewReader(body)
+	var pw *io.PipeWriter
+	if ep.proto.Load() == 2 {
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		r = io.MultiReader(r, pr)
+	}
 	sctx, scancel := context.WithCancel(ctx)
-	hr, err := w.c.send(sctx, ep, rpcWatch.path, body, header, token)
+	if pw != nil {
+		// The HTTP/2 transport notices the end of a request's context only
+		// between reads of its body: end the body with it.
+		base := scancel
+		stop := context.AfterFunc(sctx, func() { pw.CloseWithError(sctx.Err()) })
+		scancel = func() { stop(); pw.Close(); base() }
+	}
+	hr, err := w.c.sendFrom(sctx, ep, rpcWatch.path, r, header, token)
 	if err != nil {
+		if pw != nil {
+			pw.Close()
+		}
 		scancel()
 		return nil, err
 	}
-	s := &watchStream{hr: hr, dec: newStreamDecoder(hr.Body, w.c.maxReply, "watch", ep.base), ep: ep, cancel: scancel}
+	if hr.ProtoMajor != 2 && pw != nil {
+		pw.Close() // the endpoint changed protocol: leave it as HTTP/1.1 has it
+		pw = nil
+	}
+	s := &watchStream{hr: hr, dec: newStreamDecoder(hr.Body, w.c.maxReply, "watch", ep.base), ep: ep, cancel: scancel, pw: pw}
 	var m wireWatchResponse
 	if err := s.dec.next(&m); err != nil {
 		s.close()
@@ -345,6 +454,7 @@ func (w *Watch) openOn(ctx context.Context, ep *endpoint, body []byte, header ht
 		w.next = m.Header.Revision + 1
 	}
 	w.endpoint = ep.base
+	w.cur = s
 	w.mu.Unlock()
 	return s, nil
 }

@@ -521,3 +521,187 @@ func (f *streamCounter) Read(p []byte) (int, error) {
 	f.tail = append(f.tail[:0], buf...)
 	return n, err
 }
+
+// progressAfter asks w for progress until a notification comes, and returns
+// the events received before it and its revision. The server drops a request
+// that arrives while the watch is catching up, so it asks again every 100 ms.
+func progressAfter(t *testing.T, ctx context.Context, w *gateway.Watch) (revs []int64, progress int64) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	tu.NoErr(t, w.RequestProgress(ctx))
+	for {
+		select {
+		case r, ok := <-w.Events():
+			if !ok {
+				t.Fatalf("watch ended: %v", w.Err())
+			}
+			if r.IsProgressNotify() {
+				return revs, r.Header.Revision
+			}
+			for _, e := range r.Events {
+				revs = append(revs, e.Kv.ModRevision)
+			}
+		case <-tick.C:
+			tu.NoErr(t, w.RequestProgress(ctx))
+		case <-ctx.Done():
+			t.Fatalf("no progress notification: %v", ctx.Err())
+		}
+	}
+}
+
+// TestWatchRequestProgress: over HTTP/2 a progress notification comes after
+// every event up to its revision, on a quiet range and on a busy one; over
+// HTTP/1.1 the request is refused with ErrUnimplemented.
+func TestWatchRequestProgress(t *testing.T) {
+	certs := makeCerts(t)
+	cl := etcdtest.Start(t, etcdtest.Options{TLS: certs})
+	c := tu.Client(t, cl.Endpoints(), func(cfg *gateway.Config) {
+		cfg.CAFile, cfg.CertFile, cfg.KeyFile = certs.CA, certs.ClientCert, certs.ClientKey
+	})
+	ctx := tu.Ctx(t)
+	// etcd before 3.4.24 and 3.5.8 answers a progress request at once, ahead
+	// of events the stream has yet to send (etcd issue 15220).
+	ordered := cl.AtLeast(3, 5)
+
+	t.Run("HTTP1", func(t *testing.T) {
+		plain := etcdtest.Start(t, etcdtest.Options{})
+		pc := tu.Client(t, plain.Endpoints())
+		w := tu.Must[*gateway.Watch](t)(pc.Watch(ctx, "wp/plain"))
+		defer w.Stop()
+		err := w.RequestProgress(ctx)
+		if !errors.Is(err, gateway.ErrUnimplemented) {
+			t.Fatalf("RequestProgress over HTTP/1.1: %v, want ErrUnimplemented", err)
+		}
+		t.Log(err)
+	})
+
+	t.Run("Quiet", func(t *testing.T) {
+		w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "wp/quiet"))
+		defer w.Stop()
+		var last int64
+		for i := range 5 {
+			last = tu.Must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("wpx/%d", i), "v")).Header.Revision
+		}
+		revs, progress := progressAfter(t, ctx, w)
+		if len(revs) != 0 || progress < last {
+			t.Fatalf("%d events, then a progress notification at %d; want none, then one at %d or later", len(revs), progress, last)
+		}
+		tu.Eq(t, "resume revision", w.Revision(), progress+1)
+		put := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "wp/quiet", "after"))
+		r := next(t, ctx, w)
+		if len(r.Events) != 1 || r.Events[0].Kv.ModRevision != put.Header.Revision {
+			t.Fatalf("after the switch: %d events, want the put at %d", len(r.Events), put.Header.Revision)
+		}
+	})
+
+	t.Run("Busy", func(t *testing.T) {
+		// Events in flight and in the buffer when progress is asked for come
+		// first (on fixed servers), each once and in order.
+		w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wp/busy/"))
+		defer w.Stop()
+		const n = 150
+		var last int64
+		for i := range n {
+			last = tu.Must[*gateway.PutResponse](t)(c.Put(ctx, fmt.Sprintf("wp/busy/%d", i), "v")).Header.Revision
+		}
+		revs, progress := progressAfter(t, ctx, w)
+		if ordered && len(revs) != n {
+			t.Fatalf("progress notification at %d after %d of %d events", progress, len(revs), n)
+		}
+		for len(revs) < n {
+			for _, e := range next(t, ctx, w).Events {
+				revs = append(revs, e.Kv.ModRevision)
+			}
+		}
+		tu.Eq(t, "events", len(revs), n)
+		for i := 1; i < len(revs); i++ {
+			if revs[i] != revs[i-1]+1 {
+				t.Fatalf("event %d at revision %d after %d", i, revs[i], revs[i-1])
+			}
+		}
+		if progress < last {
+			t.Fatalf("progress notification at %d, before the last put at %d", progress, last)
+		}
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		// Requests from several goroutines while keys change: every event
+		// once and in order, no event at or below a notification's revision
+		// after it.
+		w := tu.Must[*gateway.Watch](t)(c.WatchPrefix(ctx, "wp/conc/"))
+		defer w.Stop()
+		const n = 200
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		stop := make(chan struct{})
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if err := w.RequestProgress(ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			for i := range n {
+				if _, err := c.Put(ctx, fmt.Sprintf("wp/conc/%d", i), "v"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+		var lastRev, progress int64
+		seen, notes := 0, 0
+		for seen < n {
+			r := next(t, ctx, w)
+			if r.IsProgressNotify() {
+				notes++
+				progress = max(progress, r.Header.Revision)
+				continue
+			}
+			for _, e := range r.Events {
+				if e.Kv.ModRevision <= lastRev {
+					t.Fatalf("event at %d after one at %d", e.Kv.ModRevision, lastRev)
+				}
+				if ordered && e.Kv.ModRevision <= progress {
+					t.Fatalf("event at %d after a progress notification at %d", e.Kv.ModRevision, progress)
+				}
+				lastRev = e.Kv.ModRevision
+				seen++
+			}
+		}
+		close(stop)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if notes == 0 {
+			t.Fatal("no progress notification")
+		}
+		t.Logf("%d events, %d progress notifications", seen, notes)
+	})
+
+	t.Run("Ended", func(t *testing.T) {
+		w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "wp/ended"))
+		tu.NoErr(t, w.RequestProgress(ctx))
+		w.Stop()
+		if err := w.RequestProgress(ctx); !errors.Is(err, gateway.ErrClosed) {
+			t.Fatalf("RequestProgress after Stop: %v, want ErrClosed", err)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		w = tu.Must[*gateway.Watch](t)(c.Watch(wctx, "wp/ended"))
+		cancel()
+		if err := w.RequestProgress(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("RequestProgress after the watch's context ended: %v, want context.Canceled", err)
+		}
+	})
+}
