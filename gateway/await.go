@@ -49,7 +49,7 @@ func (c *Client) Await(ctx context.Context, key string, rev int64, opts ...Optio
 	}
 	o = c.inNS(o)
 	s := &subscriber{key: o.key, end: o.end, rev: rev, noPut: o.filterPut, noDelete: o.filterDelete,
-		fire: make(chan struct{}, 1)}
+		match: c.matchInNS(o.match), fire: make(chan struct{}, 1)}
 	sh, err := c.hub().join(ctx, c, scopeOf(&o), rev)
 	if err != nil {
 		return settle(ctx, err)
@@ -128,11 +128,14 @@ type subscriber struct {
 	key, end        []byte
 	rev             int64
 	noPut, noDelete bool
-	fire            chan struct{} // gets one token when the waiter should look again
+	match           func(*Event, []Event) bool // WithMatch's, or nil
+	fire            chan struct{}              // gets one token when the waiter should look again
 }
 
-// wants reports whether e is a change the waiter waits for.
-func (s *subscriber) wants(e *Event) bool {
+// wants reports whether evs[i] is a change the waiter waits for. evs are in
+// revision order.
+func (s *subscriber) wants(evs []Event, i int) bool {
+	e := &evs[i]
 	if e.Kv.ModRevision <= s.rev {
 		return false
 	}
@@ -140,7 +143,41 @@ func (s *subscriber) wants(e *Event) bool {
 		return false
 	}
 	o := Op{key: s.key, end: s.end}
-	return covers(&o, e.Kv.Key)
+	if !covers(&o, e.Kv.Key) {
+		return false
+	}
+	if s.match == nil {
+		return true
+	}
+	lo, hi := i, i+1
+	for lo > 0 && evs[lo-1].Kv.ModRevision == e.Kv.ModRevision {
+		lo--
+	}
+	for hi < len(evs) && evs[hi].Kv.ModRevision == e.Kv.ModRevision {
+		hi++
+	}
+	return s.match(e, evs[lo:hi])
+}
+
+// matchInNS returns m for events in wire form: it strips the client's
+// namespace from copies of them first.
+func (c *Client) matchInNS(m func(*Event, []Event) bool) func(*Event, []Event) bool {
+	if m == nil || len(c.ns) == 0 {
+		return m
+	}
+	return func(e *Event, rev []Event) bool {
+		evs := make([]Event, len(rev))
+		at := 0
+		for i := range rev {
+			evs[i] = rev[i]
+			evs[i].PrevKv = nil
+			evs[i].Kv.Key = c.strip(rev[i].Kv.Key)
+			if &rev[i] == e {
+				at = i
+			}
+		}
+		return m(&evs[at], evs)
+	}
 }
 
 // hubState is a client's shared streams, by scope.
@@ -281,7 +318,7 @@ func (sh *sharedStream) deliver(evs []Event) {
 	}
 	for s := range sh.subs {
 		for i := range evs {
-			if s.wants(&evs[i]) {
+			if s.wants(evs, i) {
 				s.fire <- struct{}{}
 				sh.drop(s)
 				break
@@ -300,7 +337,7 @@ func (sh *sharedStream) subscribe(s *subscriber) bool {
 		return false
 	}
 	for i := range sh.buf {
-		if s.wants(&sh.buf[i]) {
+		if s.wants(sh.buf, i) {
 			return false
 		}
 	}

@@ -129,3 +129,43 @@ func TestAwaitClosed(t *testing.T) {
 		t.Fatalf("error: %v", err)
 	}
 }
+
+// TestAwaitMatch: WithMatch sees an event with the others of its revision, and
+// Await returns only for one it accepts, also through a namespace and from
+// the stream's buffer.
+func TestAwaitMatch(t *testing.T) {
+	c := tu.Client(t, endpoints)
+	ctx := tu.Ctx(t)
+	for _, cl := range []*gateway.Client{c, c.WithNamespace("ns-match/")} {
+		rev := tu.Must[*gateway.PutResponse](t)(cl.Put(ctx, "match/start", "")).Header.Revision
+		// A put of match/x counts, unless the same txn also puts match/veto.
+		unvetoed := func(e *gateway.Event, same []gateway.Event) bool {
+			if e.Type != gateway.EventPut || string(e.Kv.Key) != "match/x" {
+				return false
+			}
+			for _, o := range same {
+				if string(o.Kv.Key) == "match/veto" {
+					return false
+				}
+			}
+			return true
+		}
+		done := tu.Async(ctx, func(ctx context.Context) error {
+			return cl.Await(ctx, "match/", rev, gateway.WithPrefix(), gateway.WithMatch(unvetoed))
+		})
+		tu.Must[*gateway.PutResponse](t)(cl.Put(ctx, "match/y", "another key"))
+		tu.Must[*gateway.TxnResponse](t)(cl.Txn().Then(gateway.OpPut("match/x", "1"), gateway.OpPut("match/veto", "")).Commit(ctx))
+		tu.Pending(t, "await past a vetoed put", done, 300*time.Millisecond)
+		last := tu.Must[*gateway.PutResponse](t)(cl.Put(ctx, "match/x", "2")).Header.Revision
+		tu.NoErr(t, <-done)
+
+		// From the buffer: a late waiter finds the accepted event kept.
+		tu.NoErr(t, cl.Await(ctx, "match/", rev, gateway.WithPrefix(), gateway.WithMatch(unvetoed)))
+		late := tu.Async(ctx, func(ctx context.Context) error {
+			return cl.Await(ctx, "match/", last, gateway.WithPrefix(), gateway.WithMatch(unvetoed))
+		})
+		tu.Pending(t, "await after every accepted event", late, 300*time.Millisecond)
+		tu.Must[*gateway.PutResponse](t)(cl.Put(ctx, "match/x", "3"))
+		tu.NoErr(t, <-late)
+	}
+}

@@ -45,6 +45,7 @@ type Op struct {
 	// watch
 	filterPut      bool
 	filterDelete   bool
+	match          func(*Event, []Event) bool // Await only
 	progressNotify bool
 	fragment       bool
 	requireLeader  bool
@@ -133,6 +134,16 @@ func WithFilterPut() Option { return func(o *Op) { o.filterPut = true } }
 
 // WithFilterDelete drops delete events from a watch.
 func WithFilterDelete() Option { return func(o *Op) { o.filterDelete = true } }
+
+// WithMatch makes Client.Await return only for an event that match accepts,
+// among those its range and filters let through. match sees the event and
+// every event of the same revision (the other changes of its transaction, the
+// event itself among them), with keys as the client sees them. It runs on the
+// goroutine that dispatches the shared stream's events: it must be quick and
+// must not block. Other calls ignore it.
+func WithMatch(match func(ev *Event, sameRevision []Event) bool) Option {
+	return func(o *Op) { o.match = match }
+}
 
 // WithProgressNotify asks the server to send a watch periodic empty responses
 // carrying the current revision.
