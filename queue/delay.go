@@ -17,8 +17,15 @@ import (
 type EnqueueOption func(*enqueueOptions)
 
 type enqueueOptions struct {
-	delay time.Duration
+	delay  time.Duration
+	unique string
 }
+
+// WithUnique gives the item a unique key: the enqueue fails with ErrDuplicate
+// while another item with the same unique key waits, is delayed or runs. The
+// key is freed when the item is acknowledged or dead-lettered; a dead letter
+// requeued does not take it again.
+func WithUnique(key string) EnqueueOption { return func(o *enqueueOptions) { o.unique = key } }
 
 // WithDelay keeps the items hidden for d after they are enqueued (rounded up
 // to whole seconds; etcd raises a TTL below its minimum, about two election
@@ -54,10 +61,14 @@ func (p backoffPolicy) delay(attempt int) time.Duration {
 
 // holdLease grants the lease of a hold: a TTL of d, rounded up to seconds.
 func (q *WorkQueue) holdLease(ctx context.Context, d time.Duration) (int64, error) {
-	ttl := int64((d + time.Second - 1) / time.Second)
-	r, err := q.c.Grant(ctx, max(ttl, 1))
+	r, err := q.c.Grant(ctx, holdTTL(d))
 	if err != nil {
 		return 0, err
 	}
 	return r.ID, nil
+}
+
+// holdTTL is the TTL of a hold for d: whole seconds, rounded up, at least 1.
+func holdTTL(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
 }

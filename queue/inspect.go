@@ -64,6 +64,10 @@ type ItemInfo struct {
 	Claimant int64
 	// Delayed reports an item hidden until its delay has passed.
 	Delayed bool
+	// Unique is its unique key (WithUnique), or "".
+	Unique string
+	// LastError is what its last Nack said (WithError), or "".
+	LastError string
 }
 
 // Items lists up to limit items (at most 1000) in delivery order, from the
@@ -94,6 +98,7 @@ func (q *WorkQueue) Items(ctx context.Context, after string, limit int) ([]ItemI
 		gateway.OpGet(q.claims+first, gateway.WithRange(q.claims+last), gateway.WithRev(r.Header.Revision)),
 		gateway.OpGet(q.attempts+first, gateway.WithRange(q.attempts+last), gateway.WithKeysOnly(), gateway.WithRev(r.Header.Revision)),
 		gateway.OpGet(q.holds+first, gateway.WithRange(q.holds+last), gateway.WithKeysOnly(), gateway.WithRev(r.Header.Revision)),
+		gateway.OpGet(q.meta+first, gateway.WithRange(q.meta+last), gateway.WithRev(r.Header.Revision)),
 	).Commit(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("queue %s: items: %w", q.name, err)
@@ -110,11 +115,17 @@ func (q *WorkQueue) Items(ctx context.Context, after string, limit int) ([]ItemI
 	for _, kv := range t.Responses[2].Get.Kvs {
 		delayed[strings.TrimPrefix(string(kv.Key), q.holds)] = true
 	}
+	metas := map[string]meta{}
+	for _, kv := range t.Responses[3].Get.Kvs {
+		metas[strings.TrimPrefix(string(kv.Key), q.meta)] = parseMeta(kv.Value)
+	}
 	out := make([]ItemInfo, 0, len(r.Kvs))
 	for _, kv := range r.Kvs {
 		suffix := strings.TrimPrefix(string(kv.Key), q.items)
+		m := metas[suffix]
 		out = append(out, ItemInfo{Key: string(kv.Key), Value: kv.Value, Priority: priorityOf(suffix),
-			Attempts: int(attempts[suffix]), Claimant: claimant[suffix], Delayed: delayed[suffix]})
+			Attempts: int(attempts[suffix]), Claimant: claimant[suffix], Delayed: delayed[suffix],
+			Unique: m.Unique, LastError: m.Error})
 	}
 	next := ""
 	if r.More {
@@ -165,6 +176,8 @@ type DeadLetter struct {
 	Key string
 	// Value is what was enqueued.
 	Value []byte
+	// LastError is what its last Nack said (WithError), or "".
+	LastError string
 }
 
 // Dead lists up to limit dead letters (at most 1000) from the one after the
@@ -182,12 +195,27 @@ func (q *WorkQueue) Dead(ctx context.Context, after string, limit int) ([]DeadLe
 	if err != nil {
 		return nil, "", fmt.Errorf("queue %s: dead letters: %w", q.name, err)
 	}
+	if len(r.Kvs) == 0 {
+		return nil, "", nil
+	}
+	// Their metadata, at the same revision (the same suffixes, in order).
+	first := strings.TrimPrefix(string(r.Kvs[0].Key), q.dead)
+	last := strings.TrimPrefix(string(r.Kvs[len(r.Kvs)-1].Key), q.dead) + "\x00"
+	m, err := q.c.Get(ctx, q.meta+first, gateway.WithRange(q.meta+last), gateway.WithRev(r.Header.Revision))
+	if err != nil {
+		return nil, "", fmt.Errorf("queue %s: dead letters: %w", q.name, err)
+	}
+	metas := map[string]meta{}
+	for _, kv := range m.Kvs {
+		metas[strings.TrimPrefix(string(kv.Key), q.meta)] = parseMeta(kv.Value)
+	}
 	out := make([]DeadLetter, 0, len(r.Kvs))
 	for _, kv := range r.Kvs {
-		out = append(out, DeadLetter{Key: string(kv.Key), Value: kv.Value})
+		out = append(out, DeadLetter{Key: string(kv.Key), Value: kv.Value,
+			LastError: metas[strings.TrimPrefix(string(kv.Key), q.dead)].Error})
 	}
 	next := ""
-	if r.More && len(out) > 0 {
+	if r.More {
 		next = out[len(out)-1].Key
 	}
 	return out, next, nil
@@ -257,11 +285,33 @@ func (q *WorkQueue) requeue(ctx context.Context, kvs []gateway.KeyValue) (int, e
 	return n, nil
 }
 
-// Purge deletes every dead letter and returns how many.
+// Purge deletes every dead letter, with its metadata, and returns how many.
 func (q *WorkQueue) Purge(ctx context.Context) (int, error) {
-	r, err := q.c.DeletePrefix(ctx, q.dead)
-	if err != nil {
-		return 0, fmt.Errorf("queue %s: purge: %w", q.name, err)
+	total := 0
+	for {
+		r, err := q.c.Get(ctx, q.dead, gateway.WithPrefix(), gateway.WithKeysOnly(), gateway.WithLimit(requeueBatch))
+		if err != nil {
+			return total, fmt.Errorf("queue %s: purge: %w", q.name, err)
+		}
+		if len(r.Kvs) == 0 {
+			return total, nil
+		}
+		ops := make([]gateway.Op, 0, len(r.Kvs))
+		for _, kv := range r.Kvs {
+			suffix := strings.TrimPrefix(string(kv.Key), q.dead)
+			// A letter requeued meanwhile keeps its metadata.
+			ops = append(ops, gateway.OpTxn(
+				[]gateway.Cmp{gateway.CmpModRevision(string(kv.Key), gateway.Equal, kv.ModRevision)},
+				[]gateway.Op{gateway.OpDelete(string(kv.Key)), gateway.OpDelete(q.meta + suffix)}, nil))
+		}
+		t, err := q.c.Txn().Then(ops...).Commit(ctx)
+		if err != nil {
+			return total, fmt.Errorf("queue %s: purge: %w", q.name, err)
+		}
+		for _, resp := range t.Responses {
+			if resp.Txn != nil && resp.Txn.Succeeded {
+				total++
+			}
+		}
 	}
-	return int(r.Deleted), nil
 }

@@ -15,8 +15,8 @@ import (
 // whole queue. The sequence is a counter at seq, advanced in the same txn and
 // guarded by its revision; concurrent producers retry.
 //
-// with, if not nil, gives each item's extra operation (a work queue's hold).
-func enqueue(ctx context.Context, c *gateway.Client, items, seq string, prio uint16, vals []string, with func(item string) gateway.Op) error {
+// x adds a work queue's compares and operations (holds, unique keys).
+func enqueue(ctx context.Context, c *gateway.Client, items, seq string, prio uint16, vals []string, x extra) error {
 	for {
 		r, err := c.Get(ctx, seq)
 		if err != nil {
@@ -34,18 +34,33 @@ func enqueue(ctx context.Context, c *gateway.Client, items, seq string, prio uin
 		for i, v := range vals {
 			key := fmt.Sprintf("%s%05d/%020d", items, prio, next+int64(i))
 			ops = append(ops, gateway.OpPut(key, v))
-			if with != nil {
-				ops = append(ops, with(key))
+			if x.with != nil {
+				ops = append(ops, x.with(key)...)
 			}
 		}
-		t, err := c.Txn().If(gateway.CmpModRevision(seq, gateway.Equal, mod)).Then(ops...).Commit(ctx)
+		cmps := append([]gateway.Cmp{gateway.CmpModRevision(seq, gateway.Equal, mod)}, x.cmps...)
+		t, err := c.Txn().If(cmps...).Then(ops...).Else(x.els...).Commit(ctx)
 		if err != nil {
 			return fmt.Errorf("queue: enqueue: %w", err)
 		}
 		if t.Succeeded {
 			return nil
 		}
+		if x.refused != nil {
+			if err := x.refused(t); err != nil {
+				return err
+			}
+		}
+		// The sequence moved (another producer): again.
 	}
+}
+
+// extra is what a work queue adds to an enqueue's txn.
+type extra struct {
+	cmps    []gateway.Cmp
+	with    func(key string) []gateway.Op // each item's further operations
+	els     []gateway.Op                  // reads on failure, for refused
+	refused func(*gateway.TxnResponse) error // why a failed txn will not succeed, or nil: try again
 }
 
 // head reads the first n items under items, in queue order, and the revision
@@ -84,14 +99,14 @@ func NewPriorityQueue(c *gateway.Client, name string) *PriorityQueue {
 
 // Enqueue adds an item of priority prio (lower first).
 func (q *PriorityQueue) Enqueue(ctx context.Context, val string, prio uint16) error {
-	return enqueue(ctx, q.c, q.items, q.seq, prio, []string{val}, nil)
+	return enqueue(ctx, q.c, q.items, q.seq, prio, []string{val}, extra{})
 }
 
 // EnqueueBatch adds items of one priority in one transaction: all or none.
 // The server limits a transaction's operations (--max-txn-ops, 128 by
 // default); a bigger batch fails with an error matching gateway.ErrTooManyOps.
 func (q *PriorityQueue) EnqueueBatch(ctx context.Context, vals []string, prio uint16) error {
-	return enqueue(ctx, q.c, q.items, q.seq, prio, vals, nil)
+	return enqueue(ctx, q.c, q.items, q.seq, prio, vals, extra{})
 }
 
 // Dequeue removes and returns the first item, waiting for one if the queue is
