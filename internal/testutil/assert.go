@@ -41,3 +41,14 @@ func Is(t testing.TB, err error, wants ...error) {
 		}
 	}
 }
+
+// Must2 is Must for calls that return two values and an error.
+func Must2[A, B any](t testing.TB) func(A, B, error) (A, B) {
+	return func(a A, b B, err error) (A, B) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
+	}
+}

@@ -33,3 +33,17 @@ func Pending(t testing.TB, what string, done chan error, d time.Duration) {
 	case <-timer.C:
 	}
 }
+
+// WaitFor polls cond every millisecond until it holds, failing the test if
+// ctx ends first: for a state only a poll can see (how many waiters have
+// queued).
+func WaitFor(t testing.TB, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
