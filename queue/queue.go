@@ -58,8 +58,8 @@ func enqueue(ctx context.Context, c *gateway.Client, items, seq string, prio uin
 // extra is what a work queue adds to an enqueue's txn.
 type extra struct {
 	cmps    []gateway.Cmp
-	with    func(key string) []gateway.Op // each item's further operations
-	els     []gateway.Op                  // reads on failure, for refused
+	with    func(key string) []gateway.Op    // each item's further operations
+	els     []gateway.Op                     // reads on failure, for refused
 	refused func(*gateway.TxnResponse) error // why a failed txn will not succeed, or nil: try again
 }
 
