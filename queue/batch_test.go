@@ -45,9 +45,16 @@ func TestClaimN(t *testing.T) {
 	tu.NoErr(t, rest[0].NackAfter(ctx, 0))
 	mine := tu.Must[*queue.Item](t)(q.Claim(ctx, other))
 	tu.NoErr(t, other.Close(ctx)) // revokes: its claim ends
-	err := q.AckAll(ctx, append(rest[1:], mine))
-	if !errors.Is(err, queue.ErrClaimLost) {
+	batch := append(rest[1:], mine)
+	err := q.AckAll(ctx, batch)
+	var be *queue.BatchError
+	if !errors.Is(err, queue.ErrClaimLost) || !errors.As(err, &be) || len(be.Errs) != len(batch) {
 		t.Fatalf("ack of an ended claim in a batch: %v", err)
+	}
+	for i, e := range be.Errs {
+		if (e != nil) != (i == len(batch)-1) {
+			t.Fatalf("item %d of the batch: %v", i, e)
+		}
 	}
 	n := tu.Must[queue.Counts](t)(q.Counts(ctx))
 	tu.Eq(t, "left: the lost one", n.Waiting+n.Claimed, int64(1))

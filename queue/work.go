@@ -577,9 +577,10 @@ func (it *Item) Ack(ctx context.Context) error {
 }
 
 // AckAll acknowledges items in one request (in requests of up to 64 items),
-// each on its own claim: the returned error joins one error per item that
-// failed (matching ErrClaimLost, or gateway.ErrOutcomeUnknown when an earlier
-// attempt may have acknowledged it), and the others are done.
+// each on its own claim. When some fail, the error is a *BatchError with each
+// item's error (matching ErrClaimLost, or gateway.ErrOutcomeUnknown when an
+// earlier attempt may have acknowledged it), and the others are done; for a
+// single item, that item's error.
 func (q *WorkQueue) AckAll(ctx context.Context, items []*Item) error {
 	return q.finish(ctx, "ack", items, (*Item).ackOps)
 }
@@ -661,40 +662,73 @@ func (q *WorkQueue) nack(ctx context.Context, items []*Item, delay func(*Item) t
 // finishBatch is how many items one request of AckAll or NackAll carries.
 const finishBatch = 64
 
-// finish applies each item's ops on its own claim (a nested txn each), in
-// requests of finishBatch, and joins the errors of the items that failed.
-func (q *WorkQueue) finish(ctx context.Context, what string, items []*Item, ops func(*Item) []gateway.Op) error {
+// BatchError is the error of AckAll or NackAll when some items failed.
+// errors.Is and errors.As see each item's error.
+type BatchError struct {
+	// Errs holds one error per item passed, in their order: nil for an item
+	// that is done.
+	Errs []error
+}
+
+func (e *BatchError) Error() string {
+	var msgs []string
+	for _, err := range e.Errs {
+		if err != nil {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	return fmt.Sprintf("%d of %d items failed: %s", len(msgs), len(e.Errs), strings.Join(msgs, "; "))
+}
+
+// Unwrap returns the items' errors.
+func (e *BatchError) Unwrap() []error {
 	var errs []error
-	for len(items) > 0 {
-		batch := items[:min(len(items), finishBatch)]
-		items = items[len(batch):]
+	for _, err := range e.Errs {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// finish applies each item's ops on its own claim (a nested txn each), in
+// requests of finishBatch. A single item's error is returned as it is; for
+// more, a *BatchError.
+func (q *WorkQueue) finish(ctx context.Context, what string, items []*Item, ops func(*Item) []gateway.Op) error {
+	errs := make([]error, len(items))
+	failed := 0
+	for from := 0; from < len(items); from += finishBatch {
+		batch := items[from:min(len(items), from+finishBatch)]
 		subs := make([]gateway.Op, len(batch))
 		for i, it := range batch {
 			subs[i] = gateway.OpTxn([]gateway.Cmp{it.owned()}, ops(it), nil)
 		}
 		r, unknown, err := fence.Commit(ctx, q.c.Txn().Then(subs...))
-		if err != nil {
-			for _, it := range batch {
-				errs = append(errs, fmt.Errorf("queue %s: %s %s: %w", q.name, what, it.Key, err))
-			}
-			continue
-		}
 		for i, it := range batch {
-			switch sub := r.Responses[i].Txn; {
-			case sub != nil && sub.Succeeded:
+			var e error
+			switch {
+			case err != nil:
+				e = err
+			case r.Responses[i].Txn != nil && r.Responses[i].Txn.Succeeded:
+				continue
 			case unknown != nil:
 				// The claim is gone: by our earlier attempt, or because it
 				// ended. Which one cannot be told.
-				errs = append(errs, fmt.Errorf("queue %s: %s %s: %w", q.name, what, it.Key, unknown))
+				e = unknown
 			default:
-				errs = append(errs, fmt.Errorf("queue %s: %s %s: %w", q.name, what, it.Key, ErrClaimLost))
+				e = ErrClaimLost
 			}
+			errs[from+i] = fmt.Errorf("queue %s: %s %s: %w", q.name, what, it.Key, e)
+			failed++
 		}
 	}
-	if len(errs) == 1 {
+	switch {
+	case failed == 0:
+		return nil
+	case len(items) == 1:
 		return errs[0]
 	}
-	return errors.Join(errs...)
+	return &BatchError{Errs: errs}
 }
 
 // DeadLetters returns the items that were delivered too often, with their
