@@ -29,10 +29,13 @@ func (l *ackLog) add(m map[string]int, v string) {
 }
 
 // TestWorkQueue: items go through consumers that die at random (they drop the
-// item unacknowledged and their lease is left to expire, as a crashed process's
-// would), while members die and networks fail. When the queue has drained, no
-// item may be lost (every one acknowledged, or its acknowledgement's outcome
-// unknown and the item gone) and none acknowledged twice.
+// items unacknowledged and their lease is left to expire, as a crashed
+// process's would), while members die and networks fail. Some items are
+// enqueued with a delay; consumers claim batches of one to four items, give
+// some back (Nack, with the retry backoff) and acknowledge the rest in one
+// request. When the queue has drained, no item may be lost (every one
+// acknowledged, or its acknowledgement's outcome unknown and the item gone)
+// and none acknowledged twice.
 func TestWorkQueue(t *testing.T) {
 	etcd := newCluster(t)
 	const consumers = 6
@@ -41,13 +44,13 @@ func TestWorkQueue(t *testing.T) {
 	// Items are enqueued before and during the faults, ten every 100ms. A batch
 	// whose enqueue has an unknown outcome is not sent again; its items may or
 	// may not exist.
-	q, err := queue.NewWorkQueue(etcd.Client(), "wq", queue.WithMaxAttempts(1000))
+	q, err := queue.NewWorkQueue(etcd.Client(), "wq", wqOptions...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var (
-		items int
-		maybe = map[string]bool{}
+		items, delayed int
+		maybe          = map[string]bool{}
 	)
 	enqueue := func(ctx context.Context, n int) error {
 		var batch []string
@@ -55,7 +58,12 @@ func TestWorkQueue(t *testing.T) {
 			batch = append(batch, fmt.Sprintf("item-%06d", items))
 			items++
 		}
-		err := q.EnqueueBatch(ctx, batch, 0)
+		var opts []queue.EnqueueOption
+		if n <= 10 && items%30 == 0 { // one batch in three, hidden for a second or two
+			opts = append(opts, queue.WithDelay(time.Duration(1+items%2)*time.Second))
+			delayed += n
+		}
+		err := q.EnqueueBatch(ctx, batch, 0, opts...)
 		if err != nil {
 			for _, b := range batch {
 				maybe[b] = true
@@ -72,14 +80,14 @@ func TestWorkQueue(t *testing.T) {
 	}
 
 	log := &ackLog{acked: map[string]int{}, unknown: map[string]int{}}
-	var deaths, claims atomic.Int64
+	var deaths, claims, nacks atomic.Int64
 	consume, stopConsumers := context.WithCancel(context.Background())
 	defer stopConsumers()
 	ctx, cancel := context.WithTimeout(context.Background(), runFor())
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, a := range actors {
-		wq, err := queue.NewWorkQueue(a.c, "wq", queue.WithMaxAttempts(1000))
+		wq, err := queue.NewWorkQueue(a.c, "wq", wqOptions...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +98,7 @@ func TestWorkQueue(t *testing.T) {
 				if err != nil {
 					return
 				}
-				consumeWith(consume, ctx, a, wq, l, rng, log, &deaths, &claims)
+				consumeWith(consume, ctx, a, wq, l, rng, log, &deaths, &claims, &nacks)
 			}
 		})
 	}
@@ -167,71 +175,129 @@ func TestWorkQueue(t *testing.T) {
 		}
 	}
 	faults["consumer-death"] = int(deaths.Load())
-	t.Logf("%d items (%d of unknown enqueue), %d deliveries, %d consumer deaths, %d dead letters, %d acks of unknown outcome that took effect",
-		items, len(maybe), claims.Load(), deaths.Load(), len(dead), unknownGone)
-	if deaths.Load() == 0 {
-		t.Error("no consumer died: the workload did not run")
+	t.Logf("%d items (%d delayed, %d of unknown enqueue), %d deliveries, %d nacks, %d consumer deaths, %d dead letters, %d acks of unknown outcome that took effect",
+		items, delayed, len(maybe), claims.Load(), nacks.Load(), deaths.Load(), len(dead), unknownGone)
+	if deaths.Load() == 0 || nacks.Load() == 0 || delayed == 0 {
+		t.Error("no consumer died, no item was given back or none delayed: the workload did not run")
 	}
 	record(t, row{workload: "work queue", faults: faults, ops: int(claims.Load()), violations: v.report(),
 		catches: "an item lost, an item acknowledged twice (an Ack after the claim ended), one item claimed by two"})
 }
 
-// consumeWith claims and acknowledges items under l until the lease is lost, ctx
-// ends, or the consumer "dies": then it drops its item and stops renewing the
-// lease without revoking it, so its claim ends only when the lease expires.
-// While the faults go on (phase), one item in ten takes longer than the lease's
-// TTL to process; the consumer then acknowledges it, as it does every item, and
+// wqOptions: deliveries are never dead-lettered in the workload, and a Nack
+// hides an item for about a second (etcd's shortest TTL).
+var wqOptions = []queue.WorkOption{queue.WithMaxAttempts(1000), queue.WithRetryBackoff(500*time.Millisecond, time.Second)}
+
+// consumeWith claims batches of one to four items under l and acknowledges
+// them, or gives one in eight back, until the lease is lost, ctx ends, or the
+// consumer "dies": then it drops its items and stops renewing the lease
+// without revoking it, so its claims end only when the lease expires. While
+// the faults go on (phase), one batch in ten takes longer than the lease's TTL
+// to process; the consumer then finishes it, as it does every batch, and
 // stops at each step while its actor is frozen (a zombie acknowledges what it
 // was working on when it thaws).
-func consumeWith(ctx, phase context.Context, a *actor, wq *queue.WorkQueue, l *lease.Lease, rng *rand.Rand, log *ackLog, deaths, claims *atomic.Int64) {
+func consumeWith(ctx, phase context.Context, a *actor, wq *queue.WorkQueue, l *lease.Lease, rng *rand.Rand, log *ackLog, deaths, claims, nacks *atomic.Int64) {
 	for ctx.Err() == nil && l.Err() == nil {
 		a.step()
 		claimCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		it, err := wq.Claim(claimCtx, l)
+		its, err := wq.ClaimN(claimCtx, l, 1+rng.IntN(4))
 		cancel()
 		if err != nil {
 			continue
 		}
-		claims.Add(1)
+		claims.Add(int64(len(its)))
 		if rng.IntN(40) == 0 {
 			deaths.Add(1)
 			l.Orphan()
 			return
 		}
-		a.busy.Store(&busyWith{kind: "consumer", key: it.Key})
+		a.busy.Store(&busyWith{kind: "consumer", key: its[0].Key})
 		if phase.Err() == nil && rng.IntN(10) == 0 {
 			sleep(phase, time.Duration(1200+rng.IntN(800))*ttl*time.Millisecond)
 		}
 		a.step()
-		// An Ack that fails otherwise than ErrClaimLost may not have taken
-		// effect: the claim would then hold as long as the lease, so the
-		// consumer tries again, as it should.
-		unknown := false
-		for {
-			ackCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err = it.Ack(ackCtx)
-			cancel()
-			if err == nil || errors.Is(err, queue.ErrClaimLost) {
-				break
-			}
-			unknown = true
-			if !sleep(ctx, 100*time.Millisecond) {
-				break
+		var ack, nack []*queue.Item
+		for _, it := range its {
+			if rng.IntN(8) == 0 {
+				nack = append(nack, it)
+			} else {
+				ack = append(ack, it)
 			}
 		}
-		switch {
-		case err == nil:
-			// Acknowledged now; no earlier attempt had taken effect.
-			log.add(log.acked, string(it.Value))
-		case errors.Is(err, queue.ErrClaimLost) && !unknown:
-			// Not acknowledged: the claim had ended; the item comes back.
-		default:
-			// An attempt of unknown outcome may have been the one.
-			log.add(log.unknown, string(it.Value))
+		if len(nack) > 0 {
+			nacks.Add(int64(len(nack)))
+			finishAll(ctx, func(ctx context.Context, its []*queue.Item) error {
+				return wq.NackAll(ctx, its, queue.WithError(errors.New("given back by the workload")))
+			}, nack)
+		}
+		for it, res := range finishAll(ctx, wq.AckAll, ack) {
+			switch res {
+			case acked:
+				// Acknowledged now; no earlier attempt had taken effect.
+				log.add(log.acked, string(it.Value))
+			case lost:
+				// Not acknowledged: the claim had ended; the item comes back.
+			case maybeDone:
+				// An attempt of unknown outcome may have been the one.
+				log.add(log.unknown, string(it.Value))
+			}
 		}
 		a.busy.Store(nil)
 	}
 	closeCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	_ = l.Close(closeCtx)
 	cancel()
+}
+
+type outcome int
+
+const (
+	acked outcome = iota
+	lost
+	maybeDone
+)
+
+// finishAll acknowledges (or gives back) its with f, one request for all,
+// and tries again those whose outcome is not known: each is fenced by its
+// claim, and a claim that holds on would hold the item for as long as the
+// lease lives, so a consumer must try again, as it should. It returns each
+// item's outcome.
+func finishAll(ctx context.Context, f func(context.Context, []*queue.Item) error, its []*queue.Item) map[*queue.Item]outcome {
+	out := make(map[*queue.Item]outcome, len(its))
+	for len(its) > 0 {
+		callCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := f(callCtx, its)
+		cancel()
+		errs := make([]error, len(its))
+		var be *queue.BatchError
+		switch {
+		case errors.As(err, &be):
+			errs = be.Errs
+		default:
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+		var again []*queue.Item
+		for i, it := range its {
+			switch prev, e := out[it], errs[i]; {
+			case e == nil:
+				// Done now (so an earlier attempt of unknown outcome was
+				// not: it would have ended the claim).
+				out[it] = acked
+			case errors.Is(e, queue.ErrClaimLost) && prev != maybeDone:
+				out[it] = lost
+			case errors.Is(e, queue.ErrClaimLost):
+				out[it] = maybeDone
+			default:
+				out[it] = maybeDone
+				again = append(again, it)
+			}
+		}
+		if len(again) == 0 || !sleep(ctx, 100*time.Millisecond) {
+			break
+		}
+		its = again
+	}
+	return out
 }
