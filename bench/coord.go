@@ -272,16 +272,23 @@ func failover(ctx context.Context, cs []campaigner, n int) (sample, error) {
 	return sample{ops: int64(len(lat)), lat: lat}, nil
 }
 
-// queueRow is the work-queue figure on one server.
+// queueRow is the work-queue figure on one server: ours is Claim and Ack one
+// item at a time, batched ClaimN and AckAll.
 type queueRow struct {
 	servers int
 	pair
+	batched sample
+	wakeups []float64 // per item, with each of idleConsumers waiting (one member only)
 }
 
 const (
 	consumers = 8
 	items     = 2000
+	claimN    = 16 // the batch of the batched rows
 )
+
+// idleConsumers are the numbers of idle consumers the wakeup count is taken with.
+var idleConsumers = []int{1, 8, 64}
 
 // queueSection: 8 consumers claim and ack pre-enqueued items; items per
 // second, on one member and on three. clientv3's recipes.Queue dequeues at
@@ -295,22 +302,38 @@ func queueSection(ctx context.Context, cfg config, single, three *etcdtest.Clust
 			return nil, err
 		}
 		defer closeClients()
-		var ours, theirs []sample
+		var ours, batched, theirs []sample
 		for r := 0; r < cfg.rounds; r++ {
 			name := fmt.Sprintf("bench-q-%d-%d", len(cl.Members), r)
-			s, err := workQueue(ctx, gc, name)
+			s, err := workQueue(ctx, gc, name, 1)
 			if err != nil {
 				return nil, fmt.Errorf("etcdgw queue: %w", err)
 			}
 			ours = append(ours, s)
+			if s, err = workQueue(ctx, gc, name+"-n", claimN); err != nil {
+				return nil, fmt.Errorf("etcdgw queue, batched: %w", err)
+			}
+			batched = append(batched, s)
 			s, err = recipeQueue(ctx, vc, name)
 			if err != nil {
 				return nil, fmt.Errorf("clientv3 queue: %w", err)
 			}
 			theirs = append(theirs, s)
 		}
-		row := queueRow{len(cl.Members), pair{median(ours, sample.rate), median(theirs, sample.rate)}}
-		say("queue on %d: etcdgw %.0f items/s, clientv3 recipes.Queue %.0f items/s", row.servers, row.ours.rate(), row.theirs.rate())
+		row := queueRow{servers: len(cl.Members), pair: pair{median(ours, sample.rate), median(theirs, sample.rate)},
+			batched: median(batched, sample.rate)}
+		say("queue on %d: etcdgw %.0f items/s (ClaimN(%d) %.0f), clientv3 recipes.Queue %.0f items/s", row.servers,
+			row.ours.rate(), claimN, row.batched.rate(), row.theirs.rate())
+		if len(cl.Members) == 1 {
+			for _, idle := range idleConsumers {
+				w, err := wakeups(ctx, cl, idle)
+				if err != nil {
+					return nil, fmt.Errorf("etcdgw queue wakeups: %w", err)
+				}
+				say("queue wakeups with %d idle consumers: %.2f per item", idle, w)
+				row.wakeups = append(row.wakeups, w)
+			}
+		}
 		rows = append(rows, row)
 	}
 	return rows, nil
@@ -324,7 +347,9 @@ func batch() []string {
 	return vals
 }
 
-func workQueue(ctx context.Context, c *gateway.Client, name string) (sample, error) {
+// workQueue: consumers claim n items at a time (Claim and Ack for 1, ClaimN
+// and AckAll for more), and acknowledge them at once.
+func workQueue(ctx context.Context, c *gateway.Client, name string, n int) (sample, error) {
 	q, err := queue.NewWorkQueue(c, name)
 	if err != nil {
 		return sample{}, err
@@ -342,14 +367,27 @@ func workQueue(ctx context.Context, c *gateway.Client, name string) (sample, err
 		return func() error {
 			defer l.Close(context.Background())
 			for {
-				it, err := q.Claim(ctx, l)
+				if n == 1 {
+					it, err := q.Claim(ctx, l)
+					if err != nil {
+						return err
+					}
+					if err := it.Ack(ctx); err != nil {
+						return err
+					}
+					if counted(1) {
+						return nil
+					}
+					continue
+				}
+				its, err := q.ClaimN(ctx, l, n)
 				if err != nil {
 					return err
 				}
-				if err := it.Ack(ctx); err != nil {
+				if err := q.AckAll(ctx, its); err != nil {
 					return err
 				}
-				if counted() {
+				if counted(len(its)) {
 					return nil
 				}
 			}
@@ -372,7 +410,7 @@ func recipeQueue(ctx context.Context, c *clientv3.Client, name string) (sample, 
 				if _, err := q.Dequeue(); err != nil {
 					return err
 				}
-				if counted() {
+				if counted(1) {
 					return nil
 				}
 			}
@@ -383,8 +421,8 @@ func recipeQueue(ctx context.Context, c *clientv3.Client, name string) (sample, 
 // done counts the items consumed in the current consume run.
 var done atomic.Int64
 
-// counted counts one item and reports whether every item is done.
-func counted() bool { return done.Add(1) >= items }
+// counted counts n items and reports whether every item is done.
+func counted(n int) bool { return done.Add(int64(n)) >= items }
 
 // consume starts the consumers start makes, runs them until every item is done,
 // and times them.
@@ -424,4 +462,101 @@ func consume(ctx context.Context, start func(context.Context) (func() error, err
 		return s, fmt.Errorf("%d items of %d consumed", s.ops, items)
 	}
 	return s, nil
+}
+
+// wakeups: idle consumers (on four clients, as if in four processes) wait
+// for items enqueued one at a time, each acknowledged before the next; it
+// returns how often a waiting consumer woke to look at the queue, per item.
+func wakeups(ctx context.Context, cl *etcdtest.Cluster, idle int) (float64, error) {
+	const n = 40
+	name := fmt.Sprintf("bench-wakeups-%d", idle)
+	var qs []*queue.WorkQueue
+	var cs []*gateway.Client
+	defer func() {
+		for _, c := range cs {
+			c.Close()
+		}
+	}()
+	for range 4 {
+		c, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+		if err != nil {
+			return 0, err
+		}
+		cs = append(cs, c)
+		q, err := queue.NewWorkQueue(c, name)
+		if err != nil {
+			return 0, err
+		}
+		qs = append(qs, q)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	claimed := make(chan *queue.Item)
+	for i := range idle {
+		q, c := qs[i%4], cs[i%4]
+		l, err := lease.New(ctx, c, lease.WithTTL(30))
+		if err != nil {
+			return 0, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer l.Close(context.Background())
+			for {
+				it, err := q.Claim(wctx, l)
+				if err != nil {
+					return
+				}
+				select {
+				case claimed <- it:
+				case <-wctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	waiting := func(k int) error {
+		for {
+			w := 0
+			for _, c := range cs {
+				w += c.Waiters()
+			}
+			if w >= k {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	if err := waiting(idle); err != nil {
+		return 0, err
+	}
+	count := func() (t int64) {
+		for _, q := range qs {
+			t += q.Wakeups()
+		}
+		return t
+	}
+	base := count()
+	for i := range n {
+		if err := qs[0].Enqueue(ctx, fmt.Sprint(i), 0); err != nil {
+			return 0, err
+		}
+		it := <-claimed
+		if err := waiting(idle - 1); err != nil {
+			return 0, err
+		}
+		if err := it.Ack(ctx); err != nil {
+			return 0, err
+		}
+		if err := waiting(idle); err != nil {
+			return 0, err
+		}
+	}
+	return float64(count()-base) / n, nil
 }

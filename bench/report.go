@@ -57,8 +57,17 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&b, "| election failover after Resign, p50 ms (3 members) | %s | %s | |\n", ms(f.theirs.pct(.5)), ms(f.ours.pct(.5)))
 		}
 		for _, q := range r.queue {
-			fmt.Fprintf(&b, "| work queue items/s, %d consumers, %d member(s) (clientv3: recipes.Queue, at most once) | %.0f | %.0f | %.2f× |\n",
+			fmt.Fprintf(&b, "| work queue items/s, %d consumers, %d member(s), Claim and Ack (clientv3: recipes.Queue, at most once) | %.0f | %.0f | %.2f× |\n",
 				consumers, q.servers, q.theirs.rate(), q.ours.rate(), q.ours.rate()/q.theirs.rate())
+			fmt.Fprintf(&b, "| work queue items/s, %d consumers, %d member(s), ClaimN(%d) and AckAll | %.0f | %.0f | %.2f× |\n",
+				consumers, q.servers, claimN, q.theirs.rate(), q.batched.rate(), q.batched.rate()/q.theirs.rate())
+			if len(q.wakeups) > 0 {
+				var ws []string
+				for i, w := range q.wakeups {
+					ws = append(ws, fmt.Sprintf("%d: %.2f", idleConsumers[i], w))
+				}
+				fmt.Fprintf(&b, "| work-queue wakeups per item, by idle consumers | | %s | |\n", strings.Join(ws, ", "))
+			}
 		}
 		b.WriteString("\n")
 	}

@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -121,4 +122,89 @@ func ExampleWorkQueue_Counts() {
 	// Output:
 	// 2 waiting, 0 claimed, 0 dead; next: "send mail 1"
 	// dead letters requeued: 0
+}
+
+// A consumer that works in batches: up to 16 items claimed in one request,
+// the failed given back with their error, the rest acknowledged in one.
+func ExampleWorkQueue_ClaimN() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	l, err := lease.New(ctx, c, lease.WithTTL(10))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close(ctx)
+	q, err := queue.NewWorkQueue(c, "example-batch")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := q.EnqueueBatch(ctx, []string{"mail 1", "mail 2", "mail 3"}, 0); err != nil {
+		log.Fatal(err)
+	}
+
+	items, err := q.ClaimN(ctx, l, 16)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var done []*queue.Item
+	for _, it := range items {
+		if string(it.Value) == "mail 2" {
+			if err := it.Nack(ctx, queue.WithError(errors.New("mailbox full"))); err != nil {
+				log.Fatal(err)
+			}
+			continue
+		}
+		done = append(done, it)
+	}
+	if err := q.AckAll(ctx, done); err != nil {
+		log.Fatal(err)
+	}
+	page, _, err := q.Items(ctx, "", 10)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("claimed %d, left %q: %s\n", len(items), page[0].Value, page[0].LastError)
+	// Output: claimed 3, left "mail 2": mailbox full
+}
+
+// Transactional enqueue: the job exists if, and only if, the caller's write
+// commits; a unique key keeps a second job for the same photo out.
+func ExampleWorkQueue_EnqueueTxn() {
+	ctx := context.Background()
+	c, err := gateway.New(gateway.Config{Endpoints: endpoints})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	q, err := queue.NewWorkQueue(c, "example-txn")
+	if err != nil {
+		log.Fatal(err)
+	}
+	upload := func(photo string) bool {
+		cmps, ops, err := q.EnqueueTxn(ctx, []string{"thumbnail " + photo}, 0, queue.WithUnique(photo))
+		if err != nil {
+			log.Fatal(err)
+		}
+		r, err := c.Txn().
+			If(append(cmps, gateway.CmpCreateRevision("example-photos/"+photo, gateway.Equal, 0))...).
+			Then(append(ops, gateway.OpPut("example-photos/"+photo, "jpeg bytes"))...).
+			Commit(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return r.Succeeded
+	}
+	fmt.Println(upload("42"), upload("42"))
+	n, err := q.Counts(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("jobs waiting:", n.Waiting)
+	// Output:
+	// true false
+	// jobs waiting: 1
 }
