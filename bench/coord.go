@@ -490,9 +490,11 @@ func wakeups(ctx context.Context, cl *etcdtest.Cluster, idle int) (float64, erro
 		qs = append(qs, q)
 	}
 	wctx, stop := context.WithCancel(ctx)
-	defer stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
 	claimed := make(chan *queue.Item)
 	for i := range idle {
 		q, c := qs[i%4], cs[i%4]

@@ -515,6 +515,27 @@ func TestQueue(t *testing.T) {
 	ok(t, etcdgw(t, eps, "", "queue", "peek", "jobs"))
 	fails(t, etcdgw(t, eps, "", "queue", "pop", "jobs", "--timeout", "300ms"), 6, "no item")
 	fails(t, etcdgw(t, eps, "", "queue", "work", "jobs"), 2, "command after --")
+
+	// Unique items, and the last error a failed command leaves.
+	ok(t, etcdgw(t, eps, "", "queue", "push", "once", "report", "--unique", "r1"), "OK 1")
+	fails(t, etcdgw(t, eps, "", "queue", "push", "once", "report again", "--unique", "r1"), 1, "unique key")
+	fails(t, etcdgw(t, eps, "", "queue", "push", "once", "a", "b", "--unique", "r2"), 2, "one VALUE")
+	worker, _, wait = start(t, eps, "queue", "work", "once", "--max-attempts", "1", "--", "sh", "-c", "exit 3")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if etcdgw(t, eps, "", "queue", "len", "once").stdout == "waiting 0, delayed 0, claimed 0, dead 1\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the failing item did not go to the dead letters")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tu.NoErr(t, worker.Process.Signal(os.Interrupt))
+	ok(t, wait())
+	if r := etcdgw(t, eps, "", "-w", "json", "queue", "dead", "once"); r.code != 0 || !strings.Contains(r.stdout, `"LastError":"sh exited 3"`) {
+		t.Fatalf("dead letters: exit %d, %q", r.code, r.stdout)
+	}
+	ok(t, etcdgw(t, eps, "", "queue", "push", "once", "report", "--unique", "r1"), "OK 1")
 }
 
 func TestWatch(t *testing.T) {

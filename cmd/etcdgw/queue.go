@@ -20,9 +20,11 @@ import (
 func init() {
 	var prio uint
 	var delay time.Duration
+	var unique string
 	flagsOf["queue push"] = func(fs *flag.FlagSet, _ *invocation) {
 		fs.UintVar(&prio, "priority", 0, "the item's priority: lower goes first (0 to 65535)")
 		fs.DurationVar(&delay, "delay", 0, "keep the items hidden this long (by the server's clock)")
+		fs.StringVar(&unique, "unique", "", "the item's unique key: refused (exit 1) while another item with it waits or runs; one VALUE only")
 	}
 	var ttl int64
 	var timeout time.Duration
@@ -48,11 +50,18 @@ func init() {
 				if prio > 65535 {
 					return usagef("--priority %d: want 0 to 65535", prio)
 				}
+				if unique != "" && len(inv.args) != 2 {
+					return usagef("--unique takes one VALUE")
+				}
 				q, err := workQueue(inv, 0)
 				if err != nil {
 					return err
 				}
-				if err := q.EnqueueBatch(ctx, inv.args[1:], uint16(prio), queue.WithDelay(delay)); err != nil {
+				opts := []queue.EnqueueOption{queue.WithDelay(delay)}
+				if unique != "" {
+					opts = append(opts, queue.WithUnique(unique))
+				}
+				if err := q.EnqueueBatch(ctx, inv.args[1:], uint16(prio), opts...); err != nil {
 					return err
 				}
 				out := inv.out()
@@ -152,7 +161,7 @@ func init() {
 				return out.flush()
 			}},
 		{name: "dead", args: "NAME [list | requeue [KEY...] | purge]",
-			summary: "the dead letters (items delivered --max-attempts times without an ack): list them (key, then value), put them back (all, or the KEYs), or delete them",
+			summary: "the dead letters (items delivered --max-attempts times without an ack): list them (key, then value; -w json adds the last error), put them back (all, or the KEYs), or delete them",
 			run: func(ctx context.Context, inv *invocation) error {
 				if err := inv.want(1, -1); err != nil {
 					return err
@@ -261,7 +270,7 @@ func work(ctx context.Context, inv *invocation, q *queue.WorkQueue, ttl int64, n
 				if code == 0 {
 					err = it.Ack(fctx)
 				} else {
-					err = it.Nack(fctx)
+					err = it.Nack(fctx, queue.WithError(fmt.Errorf("%s exited %d", inv.after[0], code)))
 				}
 				fcancel()
 				mu.Lock()
@@ -293,7 +302,8 @@ func runItem(ctx context.Context, inv *invocation, it *queue.Item, grace time.Du
 	cmd := exec.Command(inv.after[0], inv.after[1:]...)
 	cmd.Stdin = strings.NewReader(string(it.Value))
 	cmd.Stdout, cmd.Stderr = lockedWriter{inv.e.stdout, mu}, lockedWriter{inv.e.stderr, mu}
-	cmd.Env = append(os.Environ(), "ETCDGW_QUEUE_ITEM="+it.Key, "ETCDGW_QUEUE_ATTEMPT="+strconv.Itoa(it.Attempt))
+	cmd.Env = append(os.Environ(), "ETCDGW_QUEUE_ITEM="+it.Key, "ETCDGW_QUEUE_ATTEMPT="+strconv.Itoa(it.Attempt),
+		"ETCDGW_QUEUE_LAST_ERROR="+it.LastError)
 	if err := cmd.Start(); err != nil {
 		mu.Lock()
 		fmt.Fprintf(inv.e.stderr, "etcdgw queue work: cannot start %s: %v\n", inv.after[0], err)
