@@ -115,23 +115,11 @@ func (q *WorkQueue) forget(l *lease.Lease, key string) {
 // cleanStale removes the places of l whose removal failed earlier.
 func (q *WorkQueue) cleanStale(ctx context.Context, l *lease.Lease) {
 	q.mu.Lock()
-	var mine []string
-	kept := q.stale[:0]
-	for _, s := range q.stale {
-		switch {
-		case s.l.Err() != nil:
-		case s.l == l:
-			mine = append(mine, s.key)
-		default:
-			kept = append(kept, s)
-		}
-	}
-	clear(q.stale[len(kept):])
-	q.stale = kept
+	mine := takeMine(&q.stale, func(s staleplace) *lease.Lease { return s.l }, l)
 	q.mu.Unlock()
-	for _, key := range mine {
-		if _, err := q.c.Delete(ctx, key); err != nil {
-			q.forget(l, key)
+	for _, s := range mine {
+		if _, err := q.c.Delete(ctx, s.key); err != nil {
+			q.forget(l, s.key)
 		}
 	}
 }

@@ -499,19 +499,7 @@ func (q *WorkQueue) remember(p pendingClaim) {
 // returned.
 func (q *WorkQueue) settle(ctx context.Context, l *lease.Lease) (found, error) {
 	q.mu.Lock()
-	var mine []pendingClaim
-	kept := q.pending[:0]
-	for _, p := range q.pending {
-		switch {
-		case p.l.Err() != nil:
-		case p.l == l:
-			mine = append(mine, p)
-		default:
-			kept = append(kept, p)
-		}
-	}
-	clear(q.pending[len(kept):])
-	q.pending = kept
+	mine := takeMine(&q.pending, func(p pendingClaim) *lease.Lease { return p.l }, l)
 	q.mu.Unlock()
 	for i, p := range mine {
 		r, err := q.c.Txn().Then(
@@ -542,6 +530,25 @@ func (q *WorkQueue) settle(ctx context.Context, l *lease.Lease) (found, error) {
 		}
 	}
 	return found{kind: nonePending}, nil
+}
+
+// takeMine removes from list the entries of l, which it returns, and those of
+// leases that ended, which are over: a lease's keys end with it.
+func takeMine[T any](list *[]T, leaseOf func(T) *lease.Lease, l *lease.Lease) []T {
+	var mine []T
+	kept := (*list)[:0]
+	for _, e := range *list {
+		switch el := leaseOf(e); {
+		case el.Err() != nil:
+		case el == l:
+			mine = append(mine, e)
+		default:
+			kept = append(kept, e)
+		}
+	}
+	clear((*list)[len(kept):])
+	*list = kept
+	return mine
 }
 
 // owned is the compare that holds while this delivery's claim lasts.
