@@ -234,9 +234,6 @@ func (q *WorkQueue) extra(ctx context.Context, what string, n int, opts []Enqueu
 	return x, nil
 }
 
-func (q *WorkQueue) holdKeyOf(item string) string {
-	return q.holds + strings.TrimPrefix(item, q.items)
-}
 
 // Item is a claimed item.
 type Item struct {
@@ -257,9 +254,6 @@ type Item struct {
 	attemptsKey string // the key whose version counts the item's deliveries
 }
 
-func (q *WorkQueue) claimKeyOf(item string) string {
-	return q.claims + strings.TrimPrefix(item, q.items)
-}
 
 // MaxClaim is the most items one ClaimN takes.
 const MaxClaim = 64
