@@ -234,7 +234,6 @@ func (q *WorkQueue) extra(ctx context.Context, what string, n int, opts []Enqueu
 	return x, nil
 }
 
-
 // Item is a claimed item.
 type Item struct {
 	q *WorkQueue
@@ -253,7 +252,6 @@ type Item struct {
 	claimRev    int64  // the claim key's create revision: the claim's fence
 	attemptsKey string // the key whose version counts the item's deliveries
 }
-
 
 // MaxClaim is the most items one ClaimN takes.
 const MaxClaim = 64
