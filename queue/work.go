@@ -669,6 +669,7 @@ type BatchError struct {
 	Errs []error
 }
 
+// Error lists the items that failed, with their errors.
 func (e *BatchError) Error() string {
 	var msgs []string
 	for _, err := range e.Errs {
