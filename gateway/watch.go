@@ -401,8 +401,8 @@ func (w *Watch) openOn(ctx context.Context, ep *endpoint, body []byte, header ht
 	if ep.proto.Load() == 0 && strings.HasPrefix(ep.base, "https://") {
 		// Learn whether the endpoint speaks HTTP/2 before sending a body
 		// that stays open: over HTTP/1.1 its reply would never come.
-		if _, err := w.c.version(ctx, ep); err != nil {
-			return nil, err
+		if _, err := w.c.version(ctx, ep); err != nil && ep.proto.Load() == 0 {
+			return nil, err // no reply at all; a refused one (a proxy without /version) told enough
 		}
 	}
 	var r io.Reader = bytes.NewReader(body)

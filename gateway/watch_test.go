@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -704,4 +708,47 @@ func TestWatchRequestProgress(t *testing.T) {
 			t.Fatalf("RequestProgress after the watch's context ended: %v, want context.Canceled", err)
 		}
 	})
+}
+
+// TestWatchProgressBehindProxy: an HTTP/2 proxy that serves only /v3/ (its
+// /version is 404): the watch learns the protocol from the refusal, keeps
+// its request body open, and RequestProgress works through the proxy.
+func TestWatchProgressBehindProxy(t *testing.T) {
+	certs := makeCerts(t)
+	cl := etcdtest.Start(t, etcdtest.Options{TLS: certs})
+	ctx := tu.Ctx(t)
+	upstream, err := url.Parse(cl.Endpoints()[0])
+	tu.NoErr(t, err)
+	tlsCfg, err := certs.ClientTLS()
+	tu.NoErr(t, err)
+	rp := httputil.NewSingleHostReverseProxy(upstream)
+	rp.Transport = &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}
+	rp.FlushInterval = -1
+	var versions atomic.Int64
+	proxy := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v3/") {
+			versions.Add(1)
+			http.NotFound(w, r)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	proxy.EnableHTTP2 = true
+	proxy.StartTLS()
+	defer proxy.Close()
+	defer rp.Transport.(*http.Transport).CloseIdleConnections()
+
+	c := tu.Client(t, []string{proxy.URL}, func(cfg *gateway.Config) {
+		cfg.APIPath = "/v3"
+		cfg.TLS = &tls.Config{RootCAs: proxy.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	})
+	w := tu.Must[*gateway.Watch](t)(c.Watch(ctx, "proxied/k"))
+	defer w.Stop()
+	tu.Eq(t, "/version asked", versions.Load(), int64(1))
+	put := tu.Must[*gateway.PutResponse](t)(c.Put(ctx, "proxied/k", "v"))
+	tu.Eq(t, "event through the proxy", collect(t, ctx, w, 1)[0].Kv.ModRevision, put.Header.Revision)
+	_, progress := progressAfter(t, ctx, w)
+	if progress < put.Header.Revision {
+		t.Fatalf("progress notification at %d, before the put at %d", progress, put.Header.Revision)
+	}
 }
