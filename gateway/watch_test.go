@@ -3,11 +3,11 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
