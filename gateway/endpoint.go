@@ -25,6 +25,14 @@ type endpoint struct {
 	bo        *backoff.ExponentialBackOff
 }
 
+// sawProto records the HTTP major version of a reply from ep. It writes only
+// on a change: every reply passes here, from every caller at once.
+func (ep *endpoint) sawProto(major int) {
+	if ep.proto.Load() != int32(major) {
+		ep.proto.Store(int32(major))
+	}
+}
+
 func newEndpoint(base string) *endpoint {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 200 * time.Millisecond

@@ -161,7 +161,7 @@ func (c *Client) sendFrom(ctx context.Context, ep *endpoint, op string, r io.Rea
 	if err != nil {
 		return nil, transportError(op, ep.base, err)
 	}
-	ep.proto.Store(int32(hr.ProtoMajor))
+	ep.sawProto(hr.ProtoMajor)
 	if hr.StatusCode != http.StatusOK {
 		b, rerr := io.ReadAll(io.LimitReader(hr.Body, 64<<10))
 		closeBody(hr)

@@ -37,7 +37,7 @@ func (c *Client) version(ctx context.Context, ep *endpoint) (Version, error) {
 	if err != nil {
 		return v, transportError("version", ep.base, err)
 	}
-	ep.proto.Store(int32(resp.ProtoMajor))
+	ep.sawProto(resp.ProtoMajor)
 	body, err := c.readBody(resp)
 	if err != nil {
 		return v, c.readError("version", ep.base, err)
