@@ -125,7 +125,7 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 					first, second = theirs, ours
 				}
 				for _, c := range []kvClient{first, second} {
-					s, err := kvRun(ctx, c, op, n, cfg.dur, val, pid)
+					s, err := kvRun(ctx, c, op, n, cfg.dur, val, pid, cl.Endpoints()[0])
 					if err != nil {
 						return nil, fmt.Errorf("%s %s x%d: %w", c.name(), op, n, err)
 					}
@@ -149,7 +149,7 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 				p50 := func(s sample) float64 { return float64(s.pct(.5)) }
 				row.bare = median(bs, p50)
 			}
-			say("%s x%d: etcdgw %.0f ops/s, clientv3 %.0f ops/s (%.2fx)", op, n, row.ours.rate(), row.theirs.rate(), row.ours.rate()/row.theirs.rate())
+			say("%s x%d: etcdgw %.0f ops/s (%.1f ops per request), clientv3 %.0f ops/s (%.2fx)", op, n, row.ours.rate(), row.ours.perRequest(), row.theirs.rate(), row.ours.rate()/row.theirs.rate())
 			rows = append(rows, row)
 		}
 	}
@@ -159,7 +159,7 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 func key(op string, i int) string { return fmt.Sprintf("bench/%s/%04d", op, i) }
 
 // kvRun has n callers do op on their own key for d and returns the figures.
-func kvRun(ctx context.Context, c kvClient, op string, n int, d time.Duration, val string, pid int) (sample, error) {
+func kvRun(ctx context.Context, c kvClient, op string, n int, d time.Duration, val string, pid int, ep string) (sample, error) {
 	do := map[string]func(context.Context, string) error{
 		"put": func(ctx context.Context, k string) error { return c.put(ctx, k, val) },
 		"get": c.get,
@@ -172,6 +172,10 @@ func kvRun(ctx context.Context, c kvClient, op string, n int, d time.Duration, v
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	end := time.Now().Add(d)
+	reqs, err := kvRequests(ctx, ep)
+	if err != nil {
+		return sample{}, err
+	}
 	m := startMeter(pid)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
@@ -197,6 +201,11 @@ func kvRun(ctx context.Context, c kvClient, op string, n int, d time.Duration, v
 	}
 	wg.Wait()
 	s := m.stop(lat.ops, lat.all)
+	after, err := kvRequests(ctx, ep)
+	if err != nil {
+		return s, err
+	}
+	s.requests = after - reqs
 
 	select {
 	case err := <-errs:

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -71,6 +74,45 @@ type sample struct {
 	clientCPU cpu
 	serverCPU cpu
 	conns     int64 // new TCP connections
+	requests  int64 // KV requests the server handled
+}
+
+// perRequest is operations per request the server handled: how full
+// coalescing's batches were (clientv3 sends one operation per request).
+func (s sample) perRequest() float64 {
+	if s.requests == 0 {
+		return 0
+	}
+	return float64(s.ops) / float64(s.requests)
+}
+
+// kvRequests is how many KV requests the member at endpoint has handled, from
+// its metrics: the gateway's requests reach its gRPC server, so both clients'
+// requests count there.
+func kvRequests(ctx context.Context, endpoint string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var n int64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "grpc_server_handled_total{") || !strings.Contains(line, `grpc_service="etcdserverpb.KV"`) {
+			continue
+		}
+		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		n += int64(f)
+	}
+	return n, sc.Err()
 }
 
 func (s sample) rate() float64 { return float64(s.ops) / s.elapsed.Seconds() }

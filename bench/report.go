@@ -28,14 +28,15 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "etcd %s, %d CPUs, %s; medians of %d rounds of %v, both clients interleaved in one process.\n\n",
 		r.version, r.cpus, r.goVersion, r.cfg.rounds, r.cfg.dur)
 	if len(r.kv) > 0 {
-		b.WriteString("| op | callers | clientv3 ops/s | etcdgw ops/s | ratio | p50 ms clientv3 / etcdgw | p99 ms clientv3 / etcdgw | client CPU µs/op clientv3 / etcdgw | server CPU µs/op clientv3 / etcdgw |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| op | callers | clientv3 ops/s | etcdgw ops/s | ratio | p50 ms clientv3 / etcdgw | p99 ms clientv3 / etcdgw | client CPU µs/op clientv3 / etcdgw | server CPU µs/op clientv3 / etcdgw | ops per request clientv3 / etcdgw |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, k := range r.kv {
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.2f× | %s / %s | %s / %s | %s / %s | %s / %s |\n",
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.2f× | %s / %s | %s / %s | %s / %s | %s / %s | %.1f / %.1f |\n",
 				k.op, k.callers, k.theirs.rate(), k.ours.rate(), k.ours.rate()/k.theirs.rate(),
 				ms(k.theirs.pct(.5)), ms(k.ours.pct(.5)), ms(k.theirs.pct(.99)), ms(k.ours.pct(.99)),
 				us(k.theirs.perOp(k.theirs.clientCPU)), us(k.ours.perOp(k.ours.clientCPU)),
-				us(k.theirs.perOp(k.theirs.serverCPU)), us(k.ours.perOp(k.ours.serverCPU)))
+				us(k.theirs.perOp(k.theirs.serverCPU)), us(k.ours.perOp(k.ours.serverCPU)),
+				k.theirs.perRequest(), k.ours.perRequest())
 		}
 		b.WriteString("\n")
 		b.WriteString("| one caller | p50 ms clientv3 | p50 ms etcdgw | etcdgw / clientv3 | p50 ms bare HTTP request to the gateway | etcdgw / bare |\n|---|---:|---:|---:|---:|---:|\n")
