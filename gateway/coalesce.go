@@ -33,6 +33,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"runtime"
 	"sync"
 )
@@ -66,10 +67,30 @@ type waiter struct {
 	rpc  rpc
 	size int
 
-	done   chan struct{} // closed when res and err are set
+	done   chan struct{} // one token when res and err are set (capacity 1)
 	res    OpResponse
 	err    error
 	ofCall *batch // the batch it went out in, under coalescer.mu; nil while pending
+}
+
+// waiters are reused: a Get or Put costs two allocations fewer. A waiter whose
+// caller gave up while its batch was in flight is not reused; the batch still
+// delivers to it.
+var waiterPool = sync.Pool{New: func() any { return &waiter{done: make(chan struct{}, 1)} }}
+
+func newWaiter(o Op, r rpc) *waiter {
+	w := waiterPool.Get().(*waiter)
+	w.op, w.rpc, w.size = o, r, o.size()
+	return w
+}
+
+// result returns w's outcome and gives w back to the pool: the caller's last
+// use of it.
+func (w *waiter) result(err error) (OpResponse, error) {
+	res := w.res
+	*w = waiter{done: w.done}
+	waiterPool.Put(w)
+	return res, err
 }
 
 // batch is one request's worth of waiters. Its context ends when the client
@@ -81,7 +102,7 @@ type batch struct {
 }
 
 func newCoalescer(c *Client, life context.Context, wg *sync.WaitGroup) *coalescer {
-	return &coalescer{c: c, life: life, wg: wg, writes: conflicts{puts: map[string]struct{}{}}}
+	return &coalescer{c: c, life: life, wg: wg, writes: conflicts{seed: maphash.MakeSeed(), puts: map[uint64]struct{}{}}}
 }
 
 // do runs one operation, alone or in a batch, and returns its result.
@@ -100,22 +121,25 @@ func (q *coalescer) do(ctx context.Context, w *waiter) (OpResponse, error) {
 		q.mu.Unlock()
 		err := q.c.single(ctx, w)
 		q.done()
-		return w.res, err
+		return w.result(err)
 	}
-	w.done = make(chan struct{})
 	q.pending = append(q.pending, w)
 	q.mu.Unlock()
 
+	if ctx.Done() == nil { // a context that never ends: a receive is cheaper than a select
+		<-w.done
+		return w.result(w.err)
+	}
 	select {
 	case <-w.done:
-		return w.res, w.err
+		return w.result(w.err)
 	case <-ctx.Done():
 	}
 	q.mu.Lock()
 	select {
 	case <-w.done: // delivered while we took the lock
 		q.mu.Unlock()
-		return w.res, w.err
+		return w.result(w.err)
 	default:
 	}
 	b := w.ofCall
@@ -123,6 +147,7 @@ func (q *coalescer) do(ctx context.Context, w *waiter) (OpResponse, error) {
 		// Still pending: it was never sent.
 		q.remove(w)
 		q.mu.Unlock()
+		_, _ = w.result(nil)
 		return OpResponse{}, unsentError(w.rpc.path, "", ctx.Err())
 	}
 	if b.waiting--; b.waiting == 0 {
@@ -197,8 +222,7 @@ func (q *coalescer) take() ([]*waiter, *batch) {
 	}
 	if q.closed {
 		for _, w := range q.pending {
-			w.err = localError(w.rpc.path, ErrClosed, "")
-			close(w.done)
+			deliver(w, localError(w.rpc.path, ErrClosed, ""))
 		}
 		q.pending = nil
 		return nil, nil
@@ -252,22 +276,27 @@ func (q *coalescer) close() {
 	q.mu.Lock()
 	q.closed = true
 	for _, w := range q.pending {
-		w.err = localError(w.rpc.path, ErrClosed, "")
-		close(w.done)
+		deliver(w, localError(w.rpc.path, ErrClosed, ""))
 	}
 	q.pending = nil
 	q.mu.Unlock()
 }
 
 // conflicts tracks the keys a batch writes: etcd refuses a txn that puts one
-// key twice, or puts a key that a delete in it covers.
+// key twice, or puts a key that a delete in it covers. Puts are known by their
+// keys' hashes, which costs no allocation; two keys with one hash make a false
+// conflict, which only sends the later put in the next batch.
 type conflicts struct {
-	puts map[string]struct{}
-	dels []Op // single-key deletes and range deletes
+	seed    maphash.Seed
+	puts    map[uint64]struct{} // hashes of the keys put
+	putKeys [][]byte            // the keys put, for deletes to check
+	dels    []Op                // single-key deletes and range deletes
 }
 
 func (w *conflicts) reset() {
 	clear(w.puts)
+	clear(w.putKeys)
+	w.putKeys = w.putKeys[:0]
 	w.dels = w.dels[:0]
 }
 
@@ -276,7 +305,8 @@ func (w *conflicts) reset() {
 func (w *conflicts) add(o *Op) bool {
 	switch o.kind {
 	case opPut:
-		if _, dup := w.puts[string(o.key)]; dup {
+		h := maphash.Bytes(w.seed, o.key)
+		if _, dup := w.puts[h]; dup {
 			return false
 		}
 		for i := range w.dels {
@@ -284,10 +314,11 @@ func (w *conflicts) add(o *Op) bool {
 				return false
 			}
 		}
-		w.puts[string(o.key)] = struct{}{}
+		w.puts[h] = struct{}{}
+		w.putKeys = append(w.putKeys, o.key)
 	case opDelete:
-		for k := range w.puts {
-			if covers(o, []byte(k)) {
+		for _, k := range w.putKeys {
+			if covers(o, k) {
 				return false
 			}
 		}
@@ -333,7 +364,7 @@ func (c *Client) single(ctx context.Context, w *waiter) error {
 // deliver sets a waiter's outcome and wakes its caller.
 func deliver(w *waiter, err error) {
 	w.err = err
-	close(w.done)
+	w.done <- struct{}{}
 }
 
 // sendBatch sends ws and delivers each waiter's own outcome.

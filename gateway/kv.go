@@ -32,14 +32,13 @@ func (c *Client) get(ctx context.Context, o *Op) (*GetResponse, error) {
 // kv sends one Get, Put or Delete in its wire form: through a coalescer, or
 // alone when coalescing is off or the call goes to one member.
 func (c *Client) kv(ctx context.Context, r rpc, o Op) (OpResponse, error) {
-	w := &waiter{op: o, rpc: r, size: o.size()}
+	w := newWaiter(o, r)
 	q := c.batches
 	if o.kind == opGet && o.serializable {
 		q = c.serialBatches
 	}
 	if q == nil || r.pin != nil {
-		err := c.single(ctx, w)
-		return w.res, err
+		return w.result(c.single(ctx, w))
 	}
 	return q.do(ctx, w)
 }
