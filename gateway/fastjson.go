@@ -319,12 +319,14 @@ func (h *Header) decodeFast(r *reader) error {
 }
 
 func (kv *KeyValue) decodeFast(r *reader) error {
-	return r.object(func(name []byte) error {
+	// The key and the value are decoded after the object, into one allocation.
+	var key, val text64
+	err := r.object(func(name []byte) error {
 		switch {
 		case is(name, "key"):
-			return r.bytes(&kv.Key)
+			return r.text64(&key)
 		case is(name, "value"):
-			return r.bytes(&kv.Value)
+			return r.text64(&val)
 		case is(name, "create_revision"):
 			return r.int(&kv.CreateRevision)
 		case is(name, "mod_revision"):
@@ -336,6 +338,52 @@ func (kv *KeyValue) decodeFast(r *reader) error {
 		}
 		return r.skip()
 	})
+	if err != nil {
+		return err
+	}
+	return decodePair(key, val, &kv.Key, &kv.Value)
+}
+
+// text64 is a base64 field read and not yet decoded.
+type text64 struct {
+	seen bool   // the field was there (the last of its name counts)
+	text []byte // its text in the reply; nil for a null
+}
+
+func (r *reader) text64(dst *text64) error {
+	dst.seen = true
+	if r.null() {
+		dst.text = nil
+		return nil
+	}
+	s, err := r.str()
+	dst.text = s
+	return err
+}
+
+// decodePair decodes two base64 fields as bytes would, each into its own part
+// of one allocation. A field not seen leaves its destination as it is.
+func decodePair(a, b text64, da, db *[]byte) error {
+	na, nb := base64.StdEncoding.DecodedLen(len(a.text)), base64.StdEncoding.DecodedLen(len(b.text))
+	buf := make([]byte, na+nb)
+	for _, f := range []struct {
+		t   text64
+		dst *[]byte
+		buf []byte
+	}{{a, da, buf[:na]}, {b, db, buf[na:]}} {
+		switch {
+		case !f.t.seen:
+		case f.t.text == nil:
+			*f.dst = nil
+		default:
+			n, err := base64.StdEncoding.Decode(f.buf, f.t.text)
+			if err != nil {
+				return errSlow
+			}
+			*f.dst = f.buf[:n:n]
+		}
+	}
+	return nil
 }
 
 // kvs reads an array of KeyValue, as encoding/json fills a slice: a null
@@ -345,13 +393,27 @@ func (r *reader) kvs(dst *[]KeyValue) error {
 		*dst = nil
 		return nil
 	}
-	out := []KeyValue{}
+	out := (*dst)[:0] // a GetResponse's room for one (newGetResponse)
+	if out == nil {
+		out = []KeyValue{}
+	}
 	err := r.array(func() error {
 		out = append(out, KeyValue{})
 		return out[len(out)-1].decodeFast(r)
 	})
 	*dst = out
 	return err
+}
+
+// newGetResponse returns a GetResponse with room for one key in the same
+// allocation: most reads find one.
+func newGetResponse() *GetResponse {
+	g := new(struct {
+		r   GetResponse
+		one [1]KeyValue
+	})
+	g.r.Kvs = g.one[:0]
+	return &g.r
 }
 
 // kvPtr reads an optional KeyValue.
@@ -367,11 +429,18 @@ func (r *reader) kvPtr(dst **KeyValue) error {
 }
 
 func (g *GetResponse) decodeFast(r *reader) error {
-	return r.object(func(name []byte) error {
+	_, err := g.decode(r)
+	return err
+}
+
+// decode is decodeFast, and reports whether the reply had a kvs field.
+func (g *GetResponse) decode(r *reader) (sawKvs bool, err error) {
+	err = r.object(func(name []byte) error {
 		switch {
 		case is(name, "header"):
 			return g.Header.decodeFast(r)
 		case is(name, "kvs"):
+			sawKvs = true
 			return r.kvs(&g.Kvs)
 		case is(name, "more"):
 			return r.bool(&g.More)
@@ -380,6 +449,7 @@ func (g *GetResponse) decodeFast(r *reader) error {
 		}
 		return r.skip()
 	})
+	return sawKvs, err
 }
 
 func (p *PutResponse) decodeFast(r *reader) error {
@@ -436,7 +506,15 @@ func (o *OpResponse) decodeFast(r *reader) error {
 	return r.object(func(name []byte) error {
 		switch {
 		case is(name, "response_range"):
-			return decodeInto(r, &o.Get)
+			if o.Get != nil || r.peek() == 'n' {
+				return decodeInto(r, &o.Get)
+			}
+			o.Get = newGetResponse()
+			sawKvs, err := o.Get.decode(r)
+			if !sawKvs {
+				o.Get.Kvs = nil // the room untouched: nil, as encoding/json leaves it
+			}
+			return err
 		case is(name, "response_put"):
 			return decodeInto(r, &o.Put)
 		case is(name, "response_delete_range"):
