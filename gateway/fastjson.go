@@ -182,26 +182,6 @@ func (r *reader) str() ([]byte, error) {
 	return nil, errSlow
 }
 
-// bytes reads a base64 string, as encoding/json decodes a []byte. A null
-// leaves *dst as it is.
-func (r *reader) bytes(dst *[]byte) error {
-	if r.null() {
-		*dst = nil
-		return nil
-	}
-	s, err := r.str()
-	if err != nil {
-		return err
-	}
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-	n, err := base64.StdEncoding.Decode(out, s)
-	if err != nil {
-		return errSlow
-	}
-	*dst = out[:n]
-	return nil
-}
-
 // int reads an int64 written as a quoted decimal (proto3 JSON; the ",string"
 // fields). A null leaves *dst as it is.
 func (r *reader) int(dst *int64) error {
@@ -361,8 +341,9 @@ func (r *reader) text64(dst *text64) error {
 	return err
 }
 
-// decodePair decodes two base64 fields as bytes would, each into its own part
-// of one allocation. A field not seen leaves its destination as it is.
+// decodePair decodes two base64 fields as encoding/json decodes a []byte (a
+// null makes nil), each into its own part of one allocation. A field not seen
+// leaves its destination as it is.
 func decodePair(a, b text64, da, db *[]byte) error {
 	na, nb := base64.StdEncoding.DecodedLen(len(a.text)), base64.StdEncoding.DecodedLen(len(b.text))
 	buf := make([]byte, na+nb)
