@@ -90,7 +90,9 @@ type Config struct {
 
 	// MaxTxnOps is the server's --max-txn-ops: the most operations a batch of
 	// coalesced calls holds. Zero means DefaultMaxTxnOps. It does not limit the
-	// transactions you build: the server does.
+	// transactions you build: the server does. Set it lower to bound the
+	// memory a write-heavy client makes the server hold (see the package
+	// documentation: a batch is one raft entry).
 	MaxTxnOps int
 
 	// DisableCoalescing sends every Get, Put and Delete as its own request.

@@ -32,6 +32,15 @@
 // that orders writes to different keys by their revisions should use
 // transactions, which are never merged, or set Config.DisableCoalescing.
 //
+// The server pays in memory for it. etcd keeps its raft log in memory between
+// snapshots, and counts it in entries (--snapshot-count, 10,000 since 3.6, and
+// 5,000 more kept for followers to catch up), not in bytes; a coalesced write
+// batch is one entry. Measured on etcd 3.6.16 with 256 callers putting 256-byte
+// values: the member's heap held 220–400 MB, against about 30 MB under clientv3
+// sending the same puts one by one. Config.MaxTxnOps bounds a batch: at 32, the
+// same load ran at about 45,000 puts/s (128: about 75,000) with 80–140 MB. A
+// lower --snapshot-count on the server bounds the log too.
+//
 // Waits (Await, and through it every lock, election, barrier and queue wait)
 // share one watch stream per scope per client, so a hand-off between waiters
 // opens no connection.
