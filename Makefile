@@ -136,7 +136,7 @@ demo: $(ETCD_MAIN)
 # markdown table goes to stdout and docs/bench.md, the plot to docs/bench.svg.
 BENCH_ROUNDS ?= 3
 BENCH_DUR ?= 3s
-BENCH_ONLY ?= kv,lock,election,queue
+BENCH_ONLY ?= kv,lock,election,queue,mem
 bench: etcd
 	cd bench && ETCD_BIN=$(ETCD_MAIN) go run . -rounds $(BENCH_ROUNDS) -dur $(BENCH_DUR) -only $(BENCH_ONLY) \
 	  -md ../docs/bench.md -svg ../docs/bench.svg

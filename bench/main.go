@@ -29,7 +29,7 @@ func main() {
 	dur := flag.Duration("dur", 3*time.Second, "length of one timed run")
 	callers := flag.String("callers", "1,16,64,256", "caller counts for the KV runs")
 	ops := flag.String("ops", "put,get,txn", "KV operations to run")
-	only := flag.String("only", "kv,lock,election,queue", "which sections to run")
+	only := flag.String("only", "kv,lock,election,queue,mem", "which sections to run")
 	svg := flag.String("svg", "", "write the ops/s plot to this SVG file")
 	md := flag.String("md", "", "also write the markdown table to this file")
 	flag.Parse()
@@ -95,6 +95,11 @@ func run(ctx context.Context, cfg config, sections map[string]bool) (*report, er
 	}
 	if sections["lock"] {
 		if rep.locks, err = lockSection(ctx, cfg, single); err != nil {
+			return nil, err
+		}
+	}
+	if sections["mem"] {
+		if rep.mem, err = memSection(ctx); err != nil {
 			return nil, err
 		}
 	}

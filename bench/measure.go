@@ -90,6 +90,19 @@ func (s sample) perRequest() float64 {
 // its metrics: the gateway's requests reach its gRPC server, so both clients'
 // requests count there.
 func kvRequests(ctx context.Context, endpoint string) (int64, error) {
+	n, err := metricSum(ctx, endpoint, func(line string) bool {
+		return strings.HasPrefix(line, "grpc_server_handled_total{") && strings.Contains(line, `grpc_service="etcdserverpb.KV"`)
+	})
+	return int64(n), err
+}
+
+// metric is the value of the member's metric name (one without labels).
+func metric(ctx context.Context, endpoint, name string) (float64, error) {
+	return metricSum(ctx, endpoint, func(line string) bool { return strings.HasPrefix(line, name+" ") })
+}
+
+// metricSum sums the values of the member's metrics lines that match.
+func metricSum(ctx context.Context, endpoint string, match func(line string) bool) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/metrics", nil)
 	if err != nil {
 		return 0, err
@@ -99,18 +112,18 @@ func kvRequests(ctx context.Context, endpoint string) (int64, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	var n int64
+	var n float64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "grpc_server_handled_total{") || !strings.Contains(line, `grpc_service="etcdserverpb.KV"`) {
+		if !match(line) {
 			continue
 		}
 		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 		if err != nil {
 			return 0, fmt.Errorf("metrics line %q: %w", line, err)
 		}
-		n += int64(f)
+		n += f
 	}
 	return n, sc.Err()
 }

@@ -17,6 +17,7 @@ type report struct {
 	locks     pair
 	failover  pair
 	queue     []queueRow
+	mem       []memRow
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
@@ -69,6 +70,13 @@ func (r *report) markdown() string {
 				}
 				fmt.Fprintf(&b, "| work-queue wakeups per item, by idle consumers | | %s | |\n", strings.Join(ws, ", "))
 			}
+		}
+		b.WriteString("\n")
+	}
+	if len(r.mem) > 0 {
+		fmt.Fprintf(&b, "| member memory after %v of %d callers putting, a fresh member each | puts/s | member heap MB | member resident MB |\n|---|---:|---:|---:|\n", memDur, memCallers)
+		for _, m := range r.mem {
+			fmt.Fprintf(&b, "| %s | %.0f | %d | %d |\n", m.client, m.rate, m.heap>>20, m.rss>>20)
 		}
 		b.WriteString("\n")
 	}
