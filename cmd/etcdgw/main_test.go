@@ -451,11 +451,14 @@ func TestTxn(t *testing.T) {
 func TestLockInterruptWhileHolding(t *testing.T) {
 	cl := etcdtest.Single(t)
 	eps := cl.Endpoints()
-	flag := filepath.Join(t.TempDir(), "stopped")
-	// The command notes the SIGTERM it gets, then exits.
-	script := fmt.Sprintf(`trap 'echo term > %s; exit 7' TERM; while true; do sleep 0.05; done`, flag)
+	dir := t.TempDir()
+	flag, ready := filepath.Join(dir, "stopped"), filepath.Join(dir, "ready")
+	// The command notes the SIGTERM it gets, then exits. It says when its trap
+	// is set: a SIGTERM before that would end the shell without a note.
+	script := fmt.Sprintf(`trap 'echo term > %s; exit 7' TERM; touch %s; while true; do sleep 0.05; done`, flag, ready)
 	holder, _, wait := start(t, eps, "lock", "held-then-interrupted", "--", "sh", "-c", script)
 	waitKeys(t, eps, "held-then-interrupted/", 1)
+	tu.WaitFor(t, tu.Ctx(t), "the command's trap", func() bool { _, err := os.Stat(ready); return err == nil })
 	tu.NoErr(t, holder.Process.Signal(os.Interrupt))
 	tu.Eq(t, "exit", wait().code, 130)
 	b, err := os.ReadFile(flag)
