@@ -233,7 +233,8 @@ func consumeWith(ctx, phase context.Context, a *actor, wq *queue.WorkQueue, l *l
 		for it, res := range finishAll(ctx, wq.AckAll, ack) {
 			switch res {
 			case acked:
-				// Acknowledged now; no earlier attempt had taken effect.
+				// Acknowledged under this claim: by this call, or by an
+				// earlier attempt of it while the claim's lease lived.
 				log.add(log.acked, string(it.Value))
 			case lost:
 				// Not acknowledged: the claim had ended; the item comes back.
@@ -282,8 +283,8 @@ func finishAll(ctx context.Context, f func(context.Context, []*queue.Item) error
 		for i, it := range its {
 			switch prev, e := out[it], errs[i]; {
 			case e == nil:
-				// Done now (so an earlier attempt of unknown outcome was
-				// not: it would have ended the claim).
+				// Done under this claim (AckAll tells its own earlier
+				// attempt from the claim's end while the lease lives).
 				out[it] = acked
 			case errors.Is(e, queue.ErrClaimLost) && prev != maybeDone:
 				out[it] = lost

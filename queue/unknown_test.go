@@ -26,15 +26,16 @@ const (
 )
 
 // lossyProxy forwards a client's requests to a real etcd, and cuts the
-// connection of the next claim transaction (a txn that puts under a lease)
-// before or after forwarding it, as a network failure would.
+// connection of the next transaction whose body holds marker (`"lease"`: a
+// claim, which puts under a lease) before or after forwarding it, as a
+// network failure would.
 type lossyProxy struct {
 	*httptest.Server
 	mode    atomic.Int32
-	cutting atomic.Bool // cut every request (after loseAll's claim)
+	cutting atomic.Bool // cut every request (after loseAll's transaction)
 }
 
-func newLossyProxy(t *testing.T, target string) *lossyProxy {
+func newLossyProxy(t *testing.T, target, marker string) *lossyProxy {
 	p := &lossyProxy{}
 	fwd := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(fwd.CloseIdleConnections)
@@ -47,7 +48,7 @@ func newLossyProxy(t *testing.T, target string) *lossyProxy {
 			panic(http.ErrAbortHandler)
 		}
 		mode := passAll
-		if r.URL.Path == "/v3/kv/txn" && bytes.Contains(body, []byte(`"lease"`)) {
+		if r.URL.Path == "/v3/kv/txn" && bytes.Contains(body, []byte(marker)) {
 			mode = p.mode.Swap(passAll)
 		}
 		if mode == loseRequest {
@@ -85,7 +86,7 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	direct := tu.Client(t, cl.Endpoints())
-	p := newLossyProxy(t, cl.Endpoints()[0])
+	p := newLossyProxy(t, cl.Endpoints()[0], `"lease"`)
 	c := tu.Client(t, []string{p.URL}, func(cfg *gateway.Config) { cfg.RetryTimeout = 200 * time.Millisecond })
 
 	// Each case: one item, one claim whose connection the proxy cuts. With
@@ -143,5 +144,65 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 		// consumer, the forgotten claim counted as a delivery.
 		tu.NoErr(t, l.Close(ctx))
 		drained(t, "uo4", tu.Must[*queue.Item](t)(q.Claim(ctx, tu.Lease(t, ctx, direct, 30))), 2)
+	})
+}
+
+// TestWorkQueueFinishOfUnknownOutcome: an Ack or Nack whose reply is lost is
+// sent again, and the resend finds the claim gone. While the claim's lease
+// lives only the first attempt can have removed it: the call succeeds, the job
+// done once. When the lease ended meanwhile, which removed the claim cannot be
+// told, and the error says the outcome is unknown.
+func TestWorkQueueFinishOfUnknownOutcome(t *testing.T) {
+	cl := etcdtest.Single(t)
+	ctx := tu.Ctx(t)
+	direct := tu.Client(t, cl.Endpoints())
+	// The marker: a finishing transaction deletes the claim key. Each case
+	// sets the proxy's mode after its claim, so only the Ack or Nack can
+	// match.
+	p := newLossyProxy(t, cl.Endpoints()[0], `"request_delete_range"`)
+	c := tu.Client(t, []string{p.URL}, func(cfg *gateway.Config) { cfg.RetryTimeout = 200 * time.Millisecond })
+	t.Cleanup(func() { p.cutting.Store(false) })
+
+	claimed := func(t *testing.T, name string) (*lease.Lease, *queue.Item) {
+		tu.NoErr(t, tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(direct, name)).Enqueue(ctx, "job", 0))
+		q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, name))
+		l := tu.Lease(t, ctx, direct, 30)
+		return l, tu.Must[*queue.Item](t)(q.Claim(ctx, l))
+	}
+	left := func(t *testing.T, name, sub string, want int64) {
+		r := tu.Must[*gateway.GetResponse](t)(direct.GetPrefix(ctx, name+sub, gateway.WithCountOnly()))
+		tu.Eq(t, "keys left under "+name+sub, r.Count, want)
+	}
+
+	t.Run("ack reply lost", func(t *testing.T) {
+		_, it := claimed(t, "fo1")
+		p.mode.Store(loseReply)
+		tu.NoErr(t, it.Ack(ctx))
+		tu.Eq(t, "proxy mode after the ack", p.mode.Load(), passAll)
+		for _, sub := range []string{"/items/", "/claims/", "/attempts/"} {
+			left(t, "fo1", sub, 0)
+		}
+	})
+	t.Run("nack reply lost", func(t *testing.T) {
+		_, it := claimed(t, "fo2")
+		p.mode.Store(loseReply)
+		tu.NoErr(t, it.NackAfter(ctx, 0))
+		tu.Eq(t, "proxy mode after the nack", p.mode.Load(), passAll)
+		q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(direct, "fo2"))
+		again := tu.Must[*queue.Item](t)(q.Claim(ctx, tu.Lease(t, ctx, direct, 30)))
+		tu.Eq(t, "attempt of the next delivery", again.Attempt, 2)
+	})
+	t.Run("lease ended meanwhile", func(t *testing.T) {
+		l, it := claimed(t, "fo3")
+		p.mode.Store(loseAll)
+		acked := make(chan error, 1)
+		go func() { acked <- it.Ack(ctx) }()
+		// The ack took effect and its reply was cut; every resend is cut
+		// until the lease has ended.
+		tu.WaitFor(t, ctx, "the ack's reply cut", p.cutting.Load)
+		tu.NoErr(t, l.Close(ctx))
+		p.cutting.Store(false)
+		tu.Is(t, <-acked, gateway.ErrOutcomeUnknown)
+		left(t, "fo3", "/items/", 0)
 	})
 }

@@ -250,6 +250,7 @@ type Item struct {
 
 	claimKey    string // the key that holds this delivery's claim, under the consumer's lease
 	claimRev    int64  // the claim key's create revision: the claim's fence
+	claimLease  int64  // the lease the claim key is under
 	attemptsKey string // the key whose version counts the item's deliveries
 }
 
@@ -453,7 +454,7 @@ func pick(free []gateway.KeyValue, n, taken int) []gateway.KeyValue {
 // dead-lettering whose outcome stays unknown is remembered, to be settled
 // like a claim.
 func (q *WorkQueue) deliver(ctx context.Context, p pendingClaim, val []byte, attempts int64, meta []gateway.KeyValue, claimRev int64) (*Item, error) {
-	it := &Item{q: q, Key: p.key, Value: val, Attempt: int(attempts), claimKey: p.ck, claimRev: claimRev, attemptsKey: p.ak}
+	it := &Item{q: q, Key: p.key, Value: val, Attempt: int(attempts), claimKey: p.ck, claimRev: claimRev, claimLease: p.l.ID(), attemptsKey: p.ak}
 	if len(meta) > 0 {
 		m := parseMeta(meta[0].Value)
 		it.Unique, it.LastError = m.Unique, m.Error
@@ -569,7 +570,8 @@ func (it *Item) ackOps() []gateway.Op {
 // Ack removes the item: it is done. It fails with ErrClaimLost when the claim
 // had ended; the item may then have been delivered to someone else. An Ack
 // whose outcome is unknown is sent again (it is fenced by the claim) until ctx
-// ends. After any other error the claim may still hold, and holds as long as
+// ends; a resend that finds the claim gone while its lease lives means the
+// earlier attempt took effect, and Ack returns nil. After any other error the claim may still hold, and holds as long as
 // the lease lives: call Ack again, or end the lease, or the item waits.
 func (it *Item) Ack(ctx context.Context) error {
 	return it.q.AckAll(ctx, []*Item{it})
@@ -579,7 +581,9 @@ func (it *Item) Ack(ctx context.Context) error {
 // each on its own claim. When some fail, the error is a *BatchError with each
 // item's error (matching ErrClaimLost, or gateway.ErrOutcomeUnknown when an
 // earlier attempt may have acknowledged it), and the others are done; for a
-// single item, that item's error.
+// single item, that item's error. An item whose claim a resent request finds
+// gone counts as done while the claim's lease lives: only the earlier attempt
+// can have removed the claim then.
 func (q *WorkQueue) AckAll(ctx context.Context, items []*Item) error {
 	return q.finish(ctx, "ack", items, (*Item).ackOps)
 }
@@ -697,6 +701,7 @@ func (e *BatchError) Unwrap() []error {
 func (q *WorkQueue) finish(ctx context.Context, what string, items []*Item, ops func(*Item) []gateway.Op) error {
 	errs := make([]error, len(items))
 	failed := 0
+	alive := map[int64]bool{} // whether a claim's lease lives, asked once each
 	for from := 0; from < len(items); from += finishBatch {
 		batch := items[from:min(len(items), from+finishBatch)]
 		subs := make([]gateway.Op, len(batch))
@@ -713,7 +718,15 @@ func (q *WorkQueue) finish(ctx context.Context, what string, items []*Item, ops 
 				continue
 			case unknown != nil:
 				// The claim is gone: by our earlier attempt, or because it
-				// ended. Which one cannot be told.
+				// ended with its lease.
+				lives, asked := alive[it.claimLease]
+				if !asked {
+					lives = q.leaseLives(ctx, it.claimLease)
+					alive[it.claimLease] = lives
+				}
+				if lives {
+					continue // not with its lease: the earlier attempt took effect
+				}
 				e = unknown
 			default:
 				e = ErrClaimLost
@@ -729,6 +742,17 @@ func (q *WorkQueue) finish(ctx context.Context, what string, items []*Item, ops 
 		return errs[0]
 	}
 	return &BatchError{Errs: errs}
+}
+
+// leaseLives says whether the server holds lease id. A claim key under a lease
+// that lives was not deleted by the lease's end; nothing but the claim's own
+// Ack, Nack or dead-lettering deletes it otherwise. The leader answers after it
+// has applied what it has committed, so a lease that lives now lived when an
+// earlier compare found the claim gone. Any error, a lease not found
+// included, says no: the outcome then stays unknown.
+func (q *WorkQueue) leaseLives(ctx context.Context, id int64) bool {
+	_, err := q.c.TimeToLive(ctx, id)
+	return err == nil
 }
 
 // DeadLetters returns the items that were delivered too often, with their
