@@ -179,10 +179,26 @@ func OpTxn(cmps []Cmp, then, els []Op) Op {
 }
 
 func newOp(kind opKind, key, val string, opts []Option) Op {
-	o := Op{kind: kind, key: []byte(key)}
+	o := Op{kind: kind}
 	if kind == opPut {
-		o.val = []byte(val)
+		// The key and the value share one allocation.
+		kv := make([]byte, len(key)+len(val))
+		copy(kv, key)
+		copy(kv[len(key):], val)
+		o.key, o.val = kv[:len(key):len(key)], kv[len(key):]
+	} else {
+		o.key = []byte(key)
 	}
+	if len(opts) == 0 {
+		return o // no option saw its address: it stays on the stack
+	}
+	return withOptions(o, opts)
+}
+
+// withOptions applies opts to o. Their calls take o's address, which puts it
+// on the heap; newOp calls this only when there are options, so that a plain
+// Get or Put costs one allocation fewer.
+func withOptions(o Op, opts []Option) Op {
 	for _, opt := range opts {
 		opt(&o)
 	}
