@@ -336,9 +336,30 @@ func (r *reader) text64(dst *text64) error {
 		dst.text = nil
 		return nil
 	}
-	s, err := r.str()
+	s, err := r.str64()
 	dst.text = s
 	return err
+}
+
+// str64 returns a base64 string's text, found with one search for its closing
+// quote instead of a look at each byte: decodePair's base64 decoding refuses
+// whatever else a JSON string could hold (an escape's backslash, a control or
+// non-ASCII byte), and errSlow then gives the reply to encoding/json. The line
+// breaks that the decoder skips are looked for here.
+func (r *reader) str64() ([]byte, error) {
+	if err := r.expect('"'); err != nil {
+		return nil, err
+	}
+	n := bytes.IndexByte(r.b[r.i:], '"')
+	if n < 0 {
+		return nil, errSlow
+	}
+	s := r.b[r.i : r.i+n]
+	if bytes.IndexByte(s, '\n') >= 0 || bytes.IndexByte(s, '\r') >= 0 {
+		return nil, errSlow
+	}
+	r.i += n + 1
+	return s, nil
 }
 
 // decodePair decodes two base64 fields as encoding/json decodes a []byte (a

@@ -21,6 +21,11 @@ var replySeeds = []string{
 	`{"kvs":[{"key":"\u0041"}]}`,
 	` { "kvs" : null , "more" : null } `,
 	`{"header":null,"responses":null}`,
+	// base64 texts that only encoding/json may read: a raw line break (the
+	// base64 decoder would skip it), an escaped quote, an escape
+	"{\"kvs\":[{\"key\":\"YQ==\",\"value\":\"Yg\n==\"}]}",
+	`{"kvs":[{"key":"Y\"Q==","value":"Yg=="}]}`,
+	`{"kvs":[{"key":"Y\u0051==","value":"Yg=="}]}`,
 }
 
 // decodeBoth decodes b into a fresh T with encoding/json and with the
