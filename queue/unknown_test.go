@@ -1,12 +1,7 @@
 package queue_test
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,66 +12,6 @@ import (
 	"github.com/etcdgw/etcdgw/queue"
 )
 
-// What the lossy proxy does to the next claim transaction, and after it.
-const (
-	passAll     int32 = iota
-	loseRequest       // the claim is not forwarded; its connection is cut
-	loseReply         // the claim reaches etcd; the reply is cut
-	loseAll           // like loseReply, then every later request is cut too
-)
-
-// lossyProxy forwards a client's requests to a real etcd, and cuts the
-// connection of the next transaction whose body holds marker (`"lease"`: a
-// claim, which puts under a lease) before or after forwarding it, as a
-// network failure would.
-type lossyProxy struct {
-	*httptest.Server
-	mode    atomic.Int32
-	cutting atomic.Bool // cut every request (after loseAll's transaction)
-}
-
-func newLossyProxy(t *testing.T, target, marker string) *lossyProxy {
-	p := &lossyProxy{}
-	fwd := &http.Client{Transport: &http.Transport{}}
-	t.Cleanup(fwd.CloseIdleConnections)
-	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			panic(http.ErrAbortHandler)
-		}
-		if p.cutting.Load() {
-			panic(http.ErrAbortHandler)
-		}
-		mode := passAll
-		if r.URL.Path == "/v3/kv/txn" && bytes.Contains(body, []byte(marker)) {
-			mode = p.mode.Swap(passAll)
-		}
-		if mode == loseRequest {
-			panic(http.ErrAbortHandler)
-		}
-		req, err := http.NewRequestWithContext(r.Context(), r.Method, target+r.URL.Path, bytes.NewReader(body))
-		if err != nil {
-			panic(http.ErrAbortHandler)
-		}
-		req.Header = r.Header.Clone()
-		resp, err := fwd.Do(req)
-		if err != nil {
-			panic(http.ErrAbortHandler)
-		}
-		defer resp.Body.Close()
-		reply, err := io.ReadAll(resp.Body)
-		if err != nil || mode == loseReply || mode == loseAll {
-			p.cutting.Store(mode == loseAll)
-			panic(http.ErrAbortHandler)
-		}
-		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(reply)
-	}))
-	t.Cleanup(p.Close)
-	return p
-}
-
 // TestWorkQueueClaimOfUnknownOutcome: a claim whose reply is lost may have
 // taken effect. Claim must then deliver the item it holds (counted once), or
 // claim afresh if it did not take effect; and if it cannot tell before its
@@ -86,21 +21,21 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 	cl := etcdtest.Single(t)
 	ctx := tu.Ctx(t)
 	direct := tu.Client(t, cl.Endpoints())
-	p := newLossyProxy(t, cl.Endpoints()[0], `"lease"`)
+	p := tu.NewLossyProxy(t, cl.Endpoints()[0], `"lease"`)
 	c := tu.Client(t, []string{p.URL}, func(cfg *gateway.Config) { cfg.RetryTimeout = 200 * time.Millisecond })
 
 	// Each case: one item, one claim whose connection the proxy cuts. With
-	// loseAll, etcd stays unreachable until the claim's ctx ends.
+	// LoseAll, etcd stays unreachable until the claim's ctx ends.
 	claimWith := func(t *testing.T, name string, mode int32) (*queue.WorkQueue, *lease.Lease, *queue.Item, error) {
 		tu.NoErr(t, tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(direct, name)).Enqueue(ctx, "job", 0))
 		q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(c, name))
 		l := tu.Lease(t, ctx, direct, 30)
-		p.mode.Store(mode)
+		p.Lose(mode)
 		short, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		it, err := q.Claim(short, l)
-		tu.Eq(t, "proxy mode after the claim", p.mode.Load(), passAll)
-		p.cutting.Store(false)
+		tu.Eq(t, "proxy mode after the claim", p.Pending(), tu.PassAll)
+		p.Restore()
 		return q, l, it, err
 	}
 	drained := func(t *testing.T, name string, it *queue.Item, attempt int) {
@@ -113,19 +48,18 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 		}
 	}
 
-	t.Cleanup(func() { p.cutting.Store(false) })
 	t.Run("reply lost", func(t *testing.T) {
-		_, _, it, err := claimWith(t, "uo1", loseReply)
+		_, _, it, err := claimWith(t, "uo1", tu.LoseReply)
 		tu.NoErr(t, err)
 		drained(t, "uo1", it, 1)
 	})
 	t.Run("request lost", func(t *testing.T) {
-		_, _, it, err := claimWith(t, "uo2", loseRequest)
+		_, _, it, err := claimWith(t, "uo2", tu.LoseRequest)
 		tu.NoErr(t, err)
 		drained(t, "uo2", it, 1)
 	})
 	t.Run("unreachable until ctx ends", func(t *testing.T) {
-		q, l, _, err := claimWith(t, "uo3", loseAll)
+		q, l, _, err := claimWith(t, "uo3", tu.LoseAll)
 		tu.Is(t, err, gateway.ErrOutcomeUnknown)
 		// The claim took effect: another consumer finds nothing to claim.
 		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
@@ -138,7 +72,7 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 		drained(t, "uo3", tu.Must[*queue.Item](t)(q.Claim(short, l)), 1)
 	})
 	t.Run("lease ended meanwhile", func(t *testing.T) {
-		q, l, _, err := claimWith(t, "uo4", loseAll)
+		q, l, _, err := claimWith(t, "uo4", tu.LoseAll)
 		tu.Is(t, err, gateway.ErrOutcomeUnknown)
 		// The held claim ends with its lease; the item goes to the next
 		// consumer, the forgotten claim counted as a delivery.
@@ -159,9 +93,8 @@ func TestWorkQueueFinishOfUnknownOutcome(t *testing.T) {
 	// The marker: a finishing transaction deletes the claim key. Each case
 	// sets the proxy's mode after its claim, so only the Ack or Nack can
 	// match.
-	p := newLossyProxy(t, cl.Endpoints()[0], `"request_delete_range"`)
+	p := tu.NewLossyProxy(t, cl.Endpoints()[0], `"request_delete_range"`)
 	c := tu.Client(t, []string{p.URL}, func(cfg *gateway.Config) { cfg.RetryTimeout = 200 * time.Millisecond })
-	t.Cleanup(func() { p.cutting.Store(false) })
 
 	claimed := func(t *testing.T, name string) (*lease.Lease, *queue.Item) {
 		tu.NoErr(t, tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(direct, name)).Enqueue(ctx, "job", 0))
@@ -176,32 +109,32 @@ func TestWorkQueueFinishOfUnknownOutcome(t *testing.T) {
 
 	t.Run("ack reply lost", func(t *testing.T) {
 		_, it := claimed(t, "fo1")
-		p.mode.Store(loseReply)
+		p.Lose(tu.LoseReply)
 		tu.NoErr(t, it.Ack(ctx))
-		tu.Eq(t, "proxy mode after the ack", p.mode.Load(), passAll)
+		tu.Eq(t, "proxy mode after the ack", p.Pending(), tu.PassAll)
 		for _, sub := range []string{"/items/", "/claims/", "/attempts/"} {
 			left(t, "fo1", sub, 0)
 		}
 	})
 	t.Run("nack reply lost", func(t *testing.T) {
 		_, it := claimed(t, "fo2")
-		p.mode.Store(loseReply)
+		p.Lose(tu.LoseReply)
 		tu.NoErr(t, it.NackAfter(ctx, 0))
-		tu.Eq(t, "proxy mode after the nack", p.mode.Load(), passAll)
+		tu.Eq(t, "proxy mode after the nack", p.Pending(), tu.PassAll)
 		q := tu.Must[*queue.WorkQueue](t)(queue.NewWorkQueue(direct, "fo2"))
 		again := tu.Must[*queue.Item](t)(q.Claim(ctx, tu.Lease(t, ctx, direct, 30)))
 		tu.Eq(t, "attempt of the next delivery", again.Attempt, 2)
 	})
 	t.Run("lease ended meanwhile", func(t *testing.T) {
 		l, it := claimed(t, "fo3")
-		p.mode.Store(loseAll)
+		p.Lose(tu.LoseAll)
 		acked := make(chan error, 1)
 		go func() { acked <- it.Ack(ctx) }()
 		// The ack took effect and its reply was cut; every resend is cut
 		// until the lease has ended.
-		tu.WaitFor(t, ctx, "the ack's reply cut", p.cutting.Load)
+		tu.WaitFor(t, ctx, "the ack's reply cut", p.Cutting)
 		tu.NoErr(t, l.Close(ctx))
-		p.cutting.Store(false)
+		p.Restore()
 		tu.Is(t, <-acked, gateway.ErrOutcomeUnknown)
 		left(t, "fo3", "/items/", 0)
 	})
