@@ -571,8 +571,9 @@ func (it *Item) ackOps() []gateway.Op {
 // had ended; the item may then have been delivered to someone else. An Ack
 // whose outcome is unknown is sent again (it is fenced by the claim) until ctx
 // ends; a resend that finds the claim gone while its lease lives means the
-// earlier attempt took effect, and Ack returns nil. After any other error the claim may still hold, and holds as long as
-// the lease lives: call Ack again, or end the lease, or the item waits.
+// earlier attempt took effect, and Ack returns nil. After any other error the
+// claim may still hold, and holds as long as the lease lives: call Ack again,
+// or end the lease, or the item waits.
 func (it *Item) Ack(ctx context.Context) error {
 	return it.q.AckAll(ctx, []*Item{it})
 }
@@ -701,7 +702,6 @@ func (e *BatchError) Unwrap() []error {
 func (q *WorkQueue) finish(ctx context.Context, what string, items []*Item, ops func(*Item) []gateway.Op) error {
 	errs := make([]error, len(items))
 	failed := 0
-	alive := map[int64]bool{} // whether a claim's lease lives, asked once each
 	for from := 0; from < len(items); from += finishBatch {
 		batch := items[from:min(len(items), from+finishBatch)]
 		subs := make([]gateway.Op, len(batch))
@@ -709,6 +709,10 @@ func (q *WorkQueue) finish(ctx context.Context, what string, items []*Item, ops 
 			subs[i] = gateway.OpTxn([]gateway.Cmp{it.owned()}, ops(it), nil)
 		}
 		r, unknown, err := fence.Commit(ctx, q.c.Txn().Then(subs...))
+		// Whether a claim's lease lives, asked once per lease, after this
+		// request's compares: an answer must come later than the compare it
+		// explains, so a later request asks again.
+		alive := map[int64]bool{}
 		for i, it := range batch {
 			var e error
 			switch {
