@@ -92,9 +92,14 @@ func newWaiter(o Op, r rpc) *waiter {
 // use of it.
 func (w *waiter) result(err error) (OpResponse, error) {
 	res := w.res
+	w.release()
+	return res, err
+}
+
+// release gives w back to the pool.
+func (w *waiter) release() {
 	*w = waiter{done: w.done}
 	waiterPool.Put(w)
-	return res, err
 }
 
 // batch is one request's worth of waiters. Its context ends when the client
@@ -161,7 +166,7 @@ func (q *coalescer) do(ctx context.Context, w *waiter) (OpResponse, error) {
 		// Still pending: it was never sent.
 		q.remove(w)
 		q.mu.Unlock()
-		_, _ = w.result(nil)
+		w.release()
 		return OpResponse{}, unsentError(w.rpc.path, "", ctx.Err())
 	}
 	if b.waiting--; b.waiting == 0 {

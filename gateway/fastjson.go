@@ -366,24 +366,26 @@ func (r *reader) str64() ([]byte, error) {
 // null makes nil), each into its own part of one allocation. A field not seen
 // leaves its destination as it is.
 func decodePair(a, b text64, da, db *[]byte) error {
-	na, nb := base64.StdEncoding.DecodedLen(len(a.text)), base64.StdEncoding.DecodedLen(len(b.text))
-	buf := make([]byte, na+nb)
-	for _, f := range []struct {
-		t   text64
-		dst *[]byte
-		buf []byte
-	}{{a, da, buf[:na]}, {b, db, buf[na:]}} {
-		switch {
-		case !f.t.seen:
-		case f.t.text == nil:
-			*f.dst = nil
-		default:
-			n, err := base64.StdEncoding.Decode(f.buf, f.t.text)
-			if err != nil {
-				return errSlow
-			}
-			*f.dst = f.buf[:n:n]
+	na := base64.StdEncoding.DecodedLen(len(a.text))
+	buf := make([]byte, na+base64.StdEncoding.DecodedLen(len(b.text)))
+	if err := a.decodeTo(buf[:na], da); err != nil {
+		return err
+	}
+	return b.decodeTo(buf[na:], db)
+}
+
+// decodeTo decodes t into buf and points *dst at the result.
+func (t text64) decodeTo(buf []byte, dst *[]byte) error {
+	switch {
+	case !t.seen:
+	case t.text == nil:
+		*dst = nil
+	default:
+		n, err := base64.StdEncoding.Decode(buf, t.text)
+		if err != nil {
+			return errSlow
 		}
+		*dst = buf[:n:n]
 	}
 	return nil
 }
