@@ -171,11 +171,11 @@ func kvRun(ctx context.Context, c kvClient, op string, n int, d time.Duration, v
 	var lat latencies
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	end := time.Now().Add(d)
 	reqs, err := kvRequests(ctx, ep)
 	if err != nil {
 		return sample{}, err
 	}
+	end := time.Now().Add(d) // after the metrics read: the run lasts d
 	m := startMeter(pid)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
