@@ -18,7 +18,7 @@ type Op struct {
 	kind opKind
 	key  []byte
 	end  []byte
-	val  []byte
+	val  string // the caller's own string: a value is never copied
 
 	// the option flags that shape the key range, resolved in applyRange
 	prefix  bool
@@ -179,16 +179,7 @@ func OpTxn(cmps []Cmp, then, els []Op) Op {
 }
 
 func newOp(kind opKind, key, val string, opts []Option) Op {
-	o := Op{kind: kind}
-	if kind == opPut {
-		// The key and the value share one allocation.
-		kv := make([]byte, len(key)+len(val))
-		copy(kv, key)
-		copy(kv[len(key):], val)
-		o.key, o.val = kv[:len(key):len(key)], kv[len(key):]
-	} else {
-		o.key = []byte(key)
-	}
+	o := Op{kind: kind, key: []byte(key), val: val}
 	if len(opts) == 0 {
 		return o // no option saw its address: it stays on the stack
 	}
@@ -354,7 +345,7 @@ func (o *Op) rangeRequest() *rangeRequest {
 }
 
 func (o *Op) putRequest() *putRequest {
-	return &putRequest{Key: o.key, Value: o.val, Lease: o.lease, PrevKV: o.prevKV,
+	return &putRequest{Key: o.key, Value: []byte(o.val), Lease: o.lease, PrevKV: o.prevKV,
 		IgnoreValue: o.ignoreValue, IgnoreLease: o.ignoreLease}
 }
 
