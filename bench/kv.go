@@ -90,7 +90,8 @@ type kvRow struct {
 }
 
 // kvSection runs every operation at every caller count, both clients
-// interleaved, cfg.rounds times, and keeps the median run of each (by ops/s).
+// interleaved (with one caller, a bare HTTP request too), cfg.rounds times, and
+// keeps the median run of each (by ops/s; the bare request's by p50).
 func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, error) {
 	pid := cl.Members[0].PID()
 	ours, err := newGW(cl.Endpoints())
@@ -116,44 +117,52 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 	var rows []kvRow
 	for _, op := range cfg.ops {
 		for _, n := range cfg.callers {
-			var a, b []sample
-			for r := 0; r < cfg.rounds; r++ {
-				// Alternate who goes first, so that neither always meets a
-				// freshly compacted or warmed server.
-				first, second := ours, theirs
-				if r%2 == 1 {
-					first, second = theirs, ours
-				}
-				for _, c := range []kvClient{first, second} {
-					s, err := kvRun(ctx, c, op, n, cfg.dur, val, pid, cl.Endpoints()[0])
+			var a, b, bare []sample
+			// One caller's rounds also time a bare HTTP request, the gateway's
+			// floor, among the clients' runs rather than after them.
+			runs := []func() error{
+				func() error { return kvRound(ctx, ours, op, n, cfg.dur, val, pid, cl, &a) },
+				func() error { return kvRound(ctx, theirs, op, n, cfg.dur, val, pid, cl, &b) },
+			}
+			if n == 1 {
+				runs = append(runs, func() error {
+					s, err := bareRun(ctx, cl.Endpoints()[0], op, cfg.dur, val)
 					if err != nil {
-						return nil, fmt.Errorf("%s %s x%d: %w", c.name(), op, n, err)
+						return fmt.Errorf("bare HTTP %s: %w", op, err)
 					}
-					if c == ours {
-						a = append(a, s)
-					} else {
-						b = append(b, s)
+					bare = append(bare, s)
+					return nil
+				})
+			}
+			for r := 0; r < cfg.rounds; r++ {
+				// Rotate who goes first, so that none always meets a freshly
+				// compacted or warmed server.
+				for i := range runs {
+					if err := runs[(i+r)%len(runs)](); err != nil {
+						return nil, err
 					}
 				}
 			}
 			row := kvRow{op: op, callers: n, ours: median(a, sample.rate), theirs: median(b, sample.rate)}
 			if n == 1 {
-				var bs []sample
-				for r := 0; r < cfg.rounds; r++ {
-					s, err := bareRun(ctx, cl.Endpoints()[0], op, cfg.dur, val)
-					if err != nil {
-						return nil, fmt.Errorf("bare HTTP %s: %w", op, err)
-					}
-					bs = append(bs, s)
-				}
 				p50 := func(s sample) float64 { return float64(s.pct(.5)) }
-				row.bare = median(bs, p50)
+				row.bare = median(bare, p50)
 			}
 			say("%s x%d: etcdgw %.0f ops/s (%.1f ops per request), clientv3 %.0f ops/s (%.2fx)", op, n, row.ours.rate(), row.ours.perRequest(), row.theirs.rate(), row.ours.rate()/row.theirs.rate())
 			rows = append(rows, row)
 		}
 	}
 	return rows, nil
+}
+
+// kvRound is one run of c, added to into.
+func kvRound(ctx context.Context, c kvClient, op string, n int, d time.Duration, val string, pid int, cl *etcdtest.Cluster, into *[]sample) error {
+	s, err := kvRun(ctx, c, op, n, d, val, pid, cl.Endpoints()[0])
+	if err != nil {
+		return fmt.Errorf("%s %s x%d: %w", c.name(), op, n, err)
+	}
+	*into = append(*into, s)
+	return nil
 }
 
 func key(op string, i int) string { return fmt.Sprintf("bench/%s/%04d", op, i) }

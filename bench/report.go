@@ -26,7 +26,7 @@ func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(
 // markdown renders the report as one markdown document.
 func (r *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "etcd %s, %d CPUs, %s; medians of %d rounds of %v, both clients interleaved in one process.\n\n",
+	fmt.Fprintf(&b, "etcd %s, %d CPUs, %s; medians of %d rounds of %v, both clients (and, for one caller, a bare HTTP request) interleaved in one process.\n\n",
 		r.version, r.cpus, r.goVersion, r.cfg.rounds, r.cfg.dur)
 	if len(r.kv) > 0 {
 		b.WriteString("| op | callers | clientv3 ops/s | etcdgw ops/s | ratio | p50 ms clientv3 / etcdgw | p99 ms clientv3 / etcdgw | client CPU µs/op clientv3 / etcdgw | server CPU µs/op clientv3 / etcdgw | ops per request clientv3 / etcdgw |\n")
