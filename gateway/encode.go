@@ -75,11 +75,9 @@ func appendRangeRequest(b []byte, o *Op) []byte {
 func appendPutRequest(b []byte, o *Op) []byte {
 	b = append(b, '{')
 	b = appendBytesField(b, "key", o.key, false)
-	if o.val != "" {
-		// The conversion copies nothing: the compiler sees that the bytes are
-		// only read (go build -gcflags=-m says "zero-copy").
-		b = appendBase64(appendField(b, "value"), []byte(o.val))
-	}
+	// The conversion copies nothing: the compiler sees that the bytes are only
+	// read (go build -gcflags=-m says "zero-copy").
+	b = appendBytesField(b, "value", []byte(o.val), true)
 	b = appendInt(b, "lease", o.lease)
 	b = appendTrue(b, "prev_kv", o.prevKV)
 	b = appendTrue(b, "ignore_value", o.ignoreValue)
