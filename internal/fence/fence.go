@@ -43,6 +43,7 @@ func Commit(ctx context.Context, t *gateway.Txn) (r *gateway.TxnResponse, unknow
 			if pause == nil {
 				pause = backoff.NewExponentialBackOff()
 				pause.InitialInterval, pause.MaxInterval, pause.MaxElapsedTime = firstPause, maxPause, 0
+				pause.Multiplier = 2 // the package's default is 1.5
 				pause.Reset()
 			}
 			if !sleep(ctx, pause.NextBackOff()) {
