@@ -43,8 +43,7 @@ func TestWorkQueueClaimOfUnknownOutcome(t *testing.T) {
 		tu.Eq(t, "attempt", it.Attempt, attempt)
 		tu.NoErr(t, it.Ack(ctx))
 		for _, sub := range []string{"/items/", "/claims/", "/attempts/"} {
-			r := tu.Must[*gateway.GetResponse](t)(direct.GetPrefix(ctx, name+sub, gateway.WithCountOnly()))
-			tu.Eq(t, "keys left under "+name+sub, r.Count, 0)
+			keysLeft(t, ctx, direct, name+sub, 0)
 		}
 	}
 
@@ -102,18 +101,13 @@ func TestWorkQueueFinishOfUnknownOutcome(t *testing.T) {
 		l := tu.Lease(t, ctx, direct, 30)
 		return l, tu.Must[*queue.Item](t)(q.Claim(ctx, l))
 	}
-	left := func(t *testing.T, name, sub string, want int64) {
-		r := tu.Must[*gateway.GetResponse](t)(direct.GetPrefix(ctx, name+sub, gateway.WithCountOnly()))
-		tu.Eq(t, "keys left under "+name+sub, r.Count, want)
-	}
-
 	t.Run("ack reply lost", func(t *testing.T) {
 		_, it := claimed(t, "fo1")
 		p.Lose(tu.LoseReply)
 		tu.NoErr(t, it.Ack(ctx))
 		tu.Eq(t, "proxy mode after the ack", p.Pending(), tu.PassAll)
 		for _, sub := range []string{"/items/", "/claims/", "/attempts/"} {
-			left(t, "fo1", sub, 0)
+			keysLeft(t, ctx, direct, "fo1"+sub, 0)
 		}
 	})
 	t.Run("nack reply lost", func(t *testing.T) {
@@ -136,6 +130,13 @@ func TestWorkQueueFinishOfUnknownOutcome(t *testing.T) {
 		tu.NoErr(t, l.Close(ctx))
 		p.Restore()
 		tu.Is(t, <-acked, gateway.ErrOutcomeUnknown)
-		left(t, "fo3", "/items/", 0)
+		keysLeft(t, ctx, direct, "fo3/items/", 0)
 	})
+}
+
+// keysLeft checks that want keys are left under prefix.
+func keysLeft(t *testing.T, ctx context.Context, c *gateway.Client, prefix string, want int64) {
+	t.Helper()
+	r := tu.Must[*gateway.GetResponse](t)(c.GetPrefix(ctx, prefix, gateway.WithCountOnly()))
+	tu.Eq(t, "keys left under "+prefix, r.Count, want)
 }
