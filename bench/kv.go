@@ -93,7 +93,7 @@ type kvRow struct {
 // interleaved (with one caller, a bare HTTP request too), cfg.rounds times, and
 // keeps the median run of each (by ops/s; the bare request's by p50).
 func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, error) {
-	pid := cl.Members[0].PID()
+	pid, ep := cl.Members[0].PID(), cl.Endpoints()[0]
 	ours, err := newGW(cl.Endpoints())
 	if err != nil {
 		return nil, err
@@ -121,12 +121,12 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 			// One caller's rounds also time a bare HTTP request, the gateway's
 			// floor, among the clients' runs rather than after them.
 			runs := []func() error{
-				func() error { return kvRound(ctx, ours, op, n, cfg.dur, val, pid, cl, &a) },
-				func() error { return kvRound(ctx, theirs, op, n, cfg.dur, val, pid, cl, &b) },
+				func() error { return kvRound(ctx, ours, op, n, cfg.dur, val, pid, ep, &a) },
+				func() error { return kvRound(ctx, theirs, op, n, cfg.dur, val, pid, ep, &b) },
 			}
 			if n == 1 {
 				runs = append(runs, func() error {
-					s, err := bareRun(ctx, cl.Endpoints()[0], op, cfg.dur, val)
+					s, err := bareRun(ctx, ep, op, cfg.dur, val)
 					if err != nil {
 						return fmt.Errorf("bare HTTP %s: %w", op, err)
 					}
@@ -156,8 +156,8 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 }
 
 // kvRound is one run of c, added to into.
-func kvRound(ctx context.Context, c kvClient, op string, n int, d time.Duration, val string, pid int, cl *etcdtest.Cluster, into *[]sample) error {
-	s, err := kvRun(ctx, c, op, n, d, val, pid, cl.Endpoints()[0])
+func kvRound(ctx context.Context, c kvClient, op string, n int, d time.Duration, val string, pid int, ep string, into *[]sample) error {
+	s, err := kvRun(ctx, c, op, n, d, val, pid, ep)
 	if err != nil {
 		return fmt.Errorf("%s %s x%d: %w", c.name(), op, n, err)
 	}
