@@ -86,12 +86,30 @@ type kvRow struct {
 	callers int
 	ours    sample
 	theirs  sample
-	bare    sample // one caller only: a bare HTTP request of the same op, the gateway's floor
+	turns   turns // one caller only
+	// lo and hi are the lowest and highest of the rounds' ratios, each round's
+	// etcdgw run over the clientv3 run next to it: how far one round can stray.
+	lo, hi float64
+}
+
+// turns is one caller's latencies with etcdgw, clientv3 and a bare HTTP request
+// taking turns request by request (turnsRun), every round's pooled: each round
+// adds as many requests of each, so drift between rounds cancels too.
+type turns struct{ ours, theirs, bare sample }
+
+// add pools one round's samples, in turnsRun's order.
+func (t *turns) add(ss []sample) {
+	for i, p := range []*sample{&t.ours, &t.theirs, &t.bare} {
+		p.ops += ss[i].ops
+		p.elapsed += ss[i].elapsed
+		p.lat = append(p.lat, ss[i].lat...)
+	}
 }
 
 // kvSection runs every operation at every caller count, both clients
-// interleaved (with one caller, a bare HTTP request too), cfg.rounds times, and
-// keeps the median run of each (by ops/s; the bare request's by p50).
+// interleaved, cfg.rounds times, and keeps the median run of each by ops/s.
+// With one caller, each round also times the two clients and a bare HTTP
+// request taking turns (turnsRun), and pools those latencies.
 func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, error) {
 	pid, ep := cl.Members[0].PID(), cl.Endpoints()[0]
 	ours, err := newGW(cl.Endpoints())
@@ -105,33 +123,35 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 	}
 	defer theirs.close()
 	val := strings.Repeat("v", 256)
-	max := 0
+	most := 0
 	for _, n := range cfg.callers {
-		max = n
+		most = max(most, n)
 	}
-	for i := 0; i < max; i++ { // the keys the gets read
+	for i := 0; i < most; i++ { // the keys the gets read
 		if err := ours.put(ctx, key("get", i), val); err != nil {
 			return nil, err
 		}
 	}
+	floor := newBare(ep, val)
+	defer floor.close()
 	var rows []kvRow
 	for _, op := range cfg.ops {
 		for _, n := range cfg.callers {
-			var a, b, bare []sample
-			// One caller's rounds also time a bare HTTP request, the gateway's
-			// floor, among the clients' runs rather than after them.
+			var a, b []sample
+			var t turns
 			runs := []func() error{
 				func() error { return kvRound(ctx, ours, op, n, cfg.dur, val, pid, ep, &a) },
 				func() error { return kvRound(ctx, theirs, op, n, cfg.dur, val, pid, ep, &b) },
 			}
 			if n == 1 {
+				// One caller's rounds also time the three taking turns, among
+				// the clients' runs rather than after them.
 				runs = append(runs, func() error {
-					s, err := bareRun(ctx, ep, op, cfg.dur, val)
-					if err != nil {
-						return fmt.Errorf("bare HTTP %s: %w", op, err)
+					ss, err := turnsRun(ctx, []kvClient{ours, theirs, floor}, op, cfg.dur, val)
+					if err == nil {
+						t.add(ss)
 					}
-					bare = append(bare, s)
-					return nil
+					return err
 				})
 			}
 			for r := 0; r < cfg.rounds; r++ {
@@ -144,9 +164,15 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 				}
 			}
 			row := kvRow{op: op, callers: n, ours: median(a, sample.rate), theirs: median(b, sample.rate)}
+			for i := range a {
+				r := a[i].rate() / b[i].rate()
+				if i == 0 || r < row.lo {
+					row.lo = r
+				}
+				row.hi = max(row.hi, r)
+			}
 			if n == 1 {
-				p50 := func(s sample) float64 { return float64(s.pct(.5)) }
-				row.bare = median(bare, p50)
+				row.turns = t
 			}
 			say("%s x%d: etcdgw %.0f ops/s (%.1f ops per request), clientv3 %.0f ops/s (%.2fx)", op, n, row.ours.rate(), row.ours.perRequest(), row.theirs.rate(), row.ours.rate()/row.theirs.rate())
 			rows = append(rows, row)
@@ -169,13 +195,9 @@ func key(op string, i int) string { return fmt.Sprintf("bench/%s/%04d", op, i) }
 
 // kvRun has n callers do op on their own key for d and returns the figures.
 func kvRun(ctx context.Context, c kvClient, op string, n int, d time.Duration, val string, pid int, ep string) (sample, error) {
-	do := map[string]func(context.Context, string) error{
-		"put": func(ctx context.Context, k string) error { return c.put(ctx, k, val) },
-		"get": c.get,
-		"txn": func(ctx context.Context, k string) error { return c.txn(ctx, k, val) },
-	}[op]
-	if do == nil {
-		return sample{}, fmt.Errorf("unknown op %q", op)
+	do, err := opFunc(c, op, val)
+	if err != nil {
+		return sample{}, err
 	}
 	var lat latencies
 	var wg sync.WaitGroup
@@ -224,43 +246,114 @@ func kvRun(ctx context.Context, c kvClient, op string, n int, d time.Duration, v
 	return s, nil
 }
 
-// bareRun is one caller sending op's request, encoded once, to the gateway with
-// net/http and reading the reply whole without decoding it: the least a
-// gateway client can do, and so the floor of its latency.
-func bareRun(ctx context.Context, endpoint, op string, d time.Duration, val string) (sample, error) {
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	k := key(op, 0)
-	path, body := "/v3/kv/range", `{"key":"`+b64(k)+`"}`
+// opFunc returns c's call for op, writing val.
+func opFunc(c kvClient, op, val string) (func(context.Context, string) error, error) {
 	switch op {
 	case "put":
-		path, body = "/v3/kv/put", `{"key":"`+b64(k)+`","value":"`+b64(val)+`"}`
+		return func(ctx context.Context, k string) error { return c.put(ctx, k, val) }, nil
+	case "get":
+		return c.get, nil
 	case "txn":
-		path = "/v3/kv/txn"
-		body = `{"compare":[{"target":"VERSION","result":"GREATER","key":"` + b64(k) + `","version":"-1"}],` +
-			`"success":[{"request_put":{"key":"` + b64(k) + `","value":"` + b64(val) + `"}}]}`
+		return func(ctx context.Context, k string) error { return c.txn(ctx, k, val) }, nil
 	}
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
-	defer hc.CloseIdleConnections()
-	var lat []time.Duration
-	end := time.Now().Add(d)
-	t0 := time.Now()
-	for time.Now().Before(end) {
-		s := time.Now()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint+path, strings.NewReader(body))
+	return nil, fmt.Errorf("unknown op %q", op)
+}
+
+// turnsRun has one caller do op with each of cs in turn, one request each, for
+// d, starting each turn with the next client. Every client's requests meet the
+// member in the same state, so their latencies compare without the drift
+// between one run and the next. It returns each client's latencies.
+func turnsRun(ctx context.Context, cs []kvClient, op string, d time.Duration, val string) ([]sample, error) {
+	do := make([]func(context.Context, string) error, len(cs))
+	for i, c := range cs {
+		f, err := opFunc(c, op, val)
 		if err != nil {
-			return sample{}, err
+			return nil, err
 		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return sample{}, err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return sample{}, fmt.Errorf("status %d, %v", resp.StatusCode, err)
-		}
-		lat = append(lat, time.Since(s))
+		do[i] = f
 	}
-	return sample{ops: int64(len(lat)), elapsed: time.Since(t0), lat: lat}, nil
+	k := key(op, 0)
+	ss := make([]sample, len(cs))
+	start := time.Now()
+	for turn := 0; time.Since(start) < d; turn++ {
+		for j := range cs {
+			i := (turn + j) % len(cs)
+			t0 := time.Now()
+			if err := do[i](ctx, k); err != nil {
+				return nil, fmt.Errorf("%s %s in turns: %w", cs[i].name(), op, err)
+			}
+			ss[i].lat = append(ss[i].lat, time.Since(t0))
+			ss[i].ops++
+		}
+	}
+	for i := range ss {
+		ss[i].elapsed = time.Since(start)
+	}
+	return ss, nil
+}
+
+// bare is the least a gateway client can do, and so the floor of a lone
+// caller's latency: each request's body encoded once, sent with net/http, the
+// reply read whole and not decoded. For one caller at a time.
+type bare struct {
+	hc       *http.Client
+	endpoint string
+	val      string
+	bodies   map[string]string // by path and key
+}
+
+func newBare(endpoint, val string) *bare {
+	return &bare{hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}},
+		endpoint: endpoint, val: val, bodies: map[string]string{}}
+}
+
+func (*bare) name() string { return "bare HTTP" }
+func (b *bare) close()     { b.hc.CloseIdleConnections() }
+
+func (b *bare) get(ctx context.Context, k string) error {
+	return b.post(ctx, "/v3/kv/range", k, func(k64, _ string) string { return `{"key":"` + k64 + `"}` })
+}
+
+func (b *bare) put(ctx context.Context, k, v string) error {
+	if v != b.val {
+		return fmt.Errorf("bare: only %d-byte values", len(b.val))
+	}
+	return b.post(ctx, "/v3/kv/put", k, func(k64, v64 string) string { return `{"key":"` + k64 + `","value":"` + v64 + `"}` })
+}
+
+func (b *bare) txn(ctx context.Context, k, v string) error {
+	if v != b.val {
+		return fmt.Errorf("bare: only %d-byte values", len(b.val))
+	}
+	return b.post(ctx, "/v3/kv/txn", k, func(k64, v64 string) string {
+		return `{"compare":[{"target":"VERSION","result":"GREATER","key":"` + k64 + `","version":"-1"}],` +
+			`"success":[{"request_put":{"key":"` + k64 + `","value":"` + v64 + `"}}]}`
+	})
+}
+
+// post sends the body that mk builds for k (once) to path and reads the reply.
+func (b *bare) post(ctx context.Context, path, k string, mk func(k64, v64 string) string) error {
+	body, ok := b.bodies[path+"\x00"+k]
+	if !ok {
+		b64 := base64.StdEncoding.EncodeToString
+		body = mk(b64([]byte(k)), b64([]byte(b.val)))
+		b.bodies[path+"\x00"+k] = body
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.endpoint+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", path, resp.StatusCode)
+	}
+	return nil
 }
