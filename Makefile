@@ -134,7 +134,7 @@ demo: $(ETCD_MAIN)
 
 # etcdgw and clientv3 side by side on the same etcd (bench/main.go): the
 # markdown table goes to stdout and docs/bench.md, the plot to docs/bench.svg.
-BENCH_ROUNDS ?= 3
+BENCH_ROUNDS ?= 5
 BENCH_DUR ?= 3s
 BENCH_ONLY ?= kv,lock,election,queue,mem
 bench: etcd

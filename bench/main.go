@@ -5,7 +5,7 @@
 // after round, and prints the medians as one markdown table. It also writes an
 // SVG plot of ops/s against callers.
 //
-//	cd bench && go run . -rounds 3 -dur 3s -svg ../docs/bench.svg
+//	cd bench && go run . -rounds 5 -dur 3s -svg ../docs/bench.svg
 //
 // `make bench` runs it with the etcd the repository pins.
 package main
@@ -25,7 +25,7 @@ import (
 )
 
 func main() {
-	rounds := flag.Int("rounds", 3, "rounds of every measurement; the table shows medians")
+	rounds := flag.Int("rounds", 5, "rounds of every measurement; the table shows medians")
 	dur := flag.Duration("dur", 3*time.Second, "length of one timed run")
 	callers := flag.String("callers", "1,16,64,256", "caller counts for the KV runs")
 	ops := flag.String("ops", "put,get,txn", "KV operations to run")
