@@ -299,12 +299,12 @@ type bare struct {
 	hc       *http.Client
 	endpoint string
 	val      string
-	bodies   map[string]string // by path and key
+	bodies   map[[2]string]string // by path and key
 }
 
 func newBare(endpoint, val string) *bare {
 	return &bare{hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}},
-		endpoint: endpoint, val: val, bodies: map[string]string{}}
+		endpoint: endpoint, val: val, bodies: map[[2]string]string{}}
 }
 
 func (*bare) name() string { return "bare HTTP" }
@@ -333,11 +333,11 @@ func (b *bare) txn(ctx context.Context, k, v string) error {
 
 // post sends the body that mk builds for k (once) to path and reads the reply.
 func (b *bare) post(ctx context.Context, path, k string, mk func(k64, v64 string) string) error {
-	body, ok := b.bodies[path+"\x00"+k]
+	body, ok := b.bodies[[2]string{path, k}]
 	if !ok {
 		b64 := base64.StdEncoding.EncodeToString
 		body = mk(b64([]byte(k)), b64([]byte(b.val)))
-		b.bodies[path+"\x00"+k] = body
+		b.bodies[[2]string{path, k}] = body
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.endpoint+path, strings.NewReader(body))
 	if err != nil {
