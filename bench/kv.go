@@ -98,7 +98,7 @@ type kvRow struct {
 type turns struct{ ours, theirs, bare sample }
 
 // add pools one round's samples, in turnsRun's order.
-func (t *turns) add(ss []sample) {
+func (t *turns) add(ss [3]sample) {
 	for i, p := range []*sample{&t.ours, &t.theirs, &t.bare} {
 		p.ops += ss[i].ops
 		p.elapsed += ss[i].elapsed
@@ -147,7 +147,7 @@ func kvSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) ([]kvRow, 
 				// One caller's rounds also time the three taking turns, among
 				// the clients' runs rather than after them.
 				runs = append(runs, func() error {
-					ss, err := turnsRun(ctx, []kvClient{ours, theirs, floor}, op, cfg.dur, val)
+					ss, err := turnsRun(ctx, [3]kvClient{ours, theirs, floor}, op, cfg.dur, val)
 					if err == nil {
 						t.add(ss)
 					}
@@ -259,28 +259,33 @@ func opFunc(c kvClient, op, val string) (func(context.Context, string) error, er
 	return nil, fmt.Errorf("unknown op %q", op)
 }
 
+// turnOrders are the orders of turnsRun's turns, one after another: every
+// client goes first, second and third equally often, and follows each of the
+// other two equally often, across turns as well as within them (a request can
+// be slowed by what the one before it left running).
+var turnOrders = [6][3]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 2, 1}, {2, 1, 0}, {1, 0, 2}}
+
 // turnsRun has one caller do op with each of cs in turn, one request each, for
-// d, starting each turn with the next client. Every client's requests meet the
-// member in the same state, so their latencies compare without the drift
-// between one run and the next. It returns each client's latencies.
-func turnsRun(ctx context.Context, cs []kvClient, op string, d time.Duration, val string) ([]sample, error) {
-	do := make([]func(context.Context, string) error, len(cs))
+// d. Every client's requests meet the member in the same states, so their
+// latencies compare without the drift between one run and the next. It returns
+// each client's latencies.
+func turnsRun(ctx context.Context, cs [3]kvClient, op string, d time.Duration, val string) ([3]sample, error) {
+	var do [3]func(context.Context, string) error
+	var ss [3]sample
 	for i, c := range cs {
 		f, err := opFunc(c, op, val)
 		if err != nil {
-			return nil, err
+			return ss, err
 		}
 		do[i] = f
 	}
 	k := key(op, 0)
-	ss := make([]sample, len(cs))
 	start := time.Now()
 	for turn := 0; time.Since(start) < d; turn++ {
-		for j := range cs {
-			i := (turn + j) % len(cs)
+		for _, i := range turnOrders[turn%len(turnOrders)] {
 			t0 := time.Now()
 			if err := do[i](ctx, k); err != nil {
-				return nil, fmt.Errorf("%s %s in turns: %w", cs[i].name(), op, err)
+				return ss, fmt.Errorf("%s %s in turns: %w", cs[i].name(), op, err)
 			}
 			ss[i].lat = append(ss[i].lat, time.Since(t0))
 			ss[i].ops++
