@@ -101,7 +101,6 @@ type turns struct{ ours, theirs, bare sample }
 func (t *turns) add(ss [3]sample) {
 	for i, p := range []*sample{&t.ours, &t.theirs, &t.bare} {
 		p.ops += ss[i].ops
-		p.elapsed += ss[i].elapsed
 		p.lat = append(p.lat, ss[i].lat...)
 	}
 }
@@ -268,7 +267,8 @@ var turnOrders = [6][3]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 2, 1}, {2, 1, 0}
 // turnsRun has one caller do op with each of cs in turn, one request each, for
 // d. Every client's requests meet the member in the same states, so their
 // latencies compare without the drift between one run and the next. It returns
-// each client's latencies.
+// each client's latencies and count of operations, nothing else: turns give no
+// rate.
 func turnsRun(ctx context.Context, cs [3]kvClient, op string, d time.Duration, val string) ([3]sample, error) {
 	var do [3]func(context.Context, string) error
 	var ss [3]sample
@@ -290,9 +290,6 @@ func turnsRun(ctx context.Context, cs [3]kvClient, op string, d time.Duration, v
 			ss[i].lat = append(ss[i].lat, time.Since(t0))
 			ss[i].ops++
 		}
-	}
-	for i := range ss {
-		ss[i].elapsed = time.Since(start)
 	}
 	return ss, nil
 }
