@@ -268,6 +268,7 @@ func (q *coalescer) take() ([]*waiter, *batch) {
 	}
 	clear(q.pending[len(kept):])
 	q.pending = kept
+	readsFirst(ws)
 	ctx, cancel := context.WithCancel(q.life)
 	if d := q.c.reqTimeout; d > 0 {
 		// The timeout's context is a child: cancelling it leaves the parent
@@ -282,6 +283,25 @@ func (q *coalescer) take() ([]*waiter, *batch) {
 		w.ofCall = b
 	}
 	return ws, b
+}
+
+// readsFirst moves a batch's reads before its writes, keeping each group's
+// order. A read that came after a write would see that write but not the
+// batch's later ones, though they all share one revision: no revision would
+// describe what it read, and a watch from the revision it reports would miss
+// the later writes. First, every read sees the state before the batch's writes
+// and reports its revision (etcd gives each operation in a txn the revision it
+// read at). The callers in a batch all wait at once, so any order of their
+// operations is one they could have run in.
+func readsFirst(ws []*waiter) {
+	reads := 0
+	for i, w := range ws {
+		if w.op.kind == opGet {
+			copy(ws[reads+1:i+1], ws[reads:i])
+			ws[reads] = w
+			reads++
+		}
+	}
 }
 
 // remove drops w from pending. q.mu is held.
@@ -461,10 +481,15 @@ func asOp(err error, w *waiter) error {
 }
 
 // setHeader gives an operation of a txn the txn's header, and reports whether
-// the response is of kind k.
+// the response is of kind k. A read keeps the revision it was served at, which
+// etcd gives it in its own header: before the txn's writes, it is the one
+// before the txn's.
 func (r *OpResponse) setHeader(k opKind, h Header) bool {
 	switch {
 	case k == opGet && r.Get != nil:
+		if rev := r.Get.Header.Revision; rev != 0 {
+			h.Revision = rev
+		}
 		r.Get.Header = h
 	case k == opPut && r.Put != nil:
 		r.Put.Header = h

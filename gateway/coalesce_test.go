@@ -191,7 +191,9 @@ func coalesceBatches(t *testing.T, mod ...func(*gateway.Config)) {
 	tu.Eq(t, "prev key (namespaced views strip it)", string(prev.PrevKv.Key), p+"old")
 	tu.Eq(t, "get count", got.Count, int64(0))
 	tu.Eq(t, "deleted", del.Deleted, int64(0))
-	if prev.Header.Revision == 0 || got.Header.Revision != prev.Header.Revision || got.Header.MemberID == 0 {
+	// The batch's writes share one revision; its read went first and reports
+	// the one before.
+	if prev.Header.Revision == 0 || got.Header.Revision != prev.Header.Revision-1 || got.Header.MemberID == 0 {
 		t.Fatalf("headers: put %+v get %+v", prev.Header, got.Header)
 	}
 	all := tu.Must[*gateway.GetResponse](t)(c.Get(ctx, p, gateway.WithPrefix()))
@@ -380,4 +382,60 @@ func TestCoalesceGiveUp(t *testing.T) {
 	tu.NoErr(t, c.Close())
 	tu.Is(t, <-done, gateway.ErrClosed)
 	release()
+}
+
+// TestCoalesceReadRevision: a read that shares a batch with writes reports the
+// revision it read at, whichever joined first. A write its result does not show
+// comes after that revision, so that watching from the read's revision + 1 (the
+// list-then-watch pattern) sees it; a write it shows comes at or before it.
+func TestCoalesceReadRevision(t *testing.T) {
+	c, w := wireClient(t, endpoints)
+	ctx := tu.Ctx(t)
+	// The order the calls join in: r reads k, w writes k, o writes another key.
+	for _, order := range []string{"rw", "wr", "orw", "rwo"} {
+		k := "coalesce-read-rev/" + order
+		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, k, "old"))
+		before := len(w.txns())
+
+		var got *gateway.GetResponse
+		var wrote *gateway.PutResponse
+		calls := map[rune]func(context.Context) error{
+			'r': func(ctx context.Context) (err error) { got, err = c.Get(ctx, k); return err },
+			'w': func(ctx context.Context) (err error) { wrote, err = c.Put(ctx, k, "new"); return err },
+			'o': put(c, k+"/other", "x"),
+		}
+		release := fill(t, c, w)
+		errs := make(chan error, len(order))
+		for i, name := range order {
+			go func() { errs <- calls[name](ctx) }()
+			pending(t, c, i+1)
+		}
+		release()
+		for range order {
+			tu.NoErr(t, <-errs)
+		}
+		if n := len(w.txns()) - before; n != 1 {
+			t.Fatalf("%s went out as %d txns", order, n)
+		}
+
+		shows := string(got.Kvs[0].Value) == "new"
+		switch {
+		case shows && got.Header.Revision < wrote.Header.Revision:
+			t.Fatalf("%s: the read shows the write of revision %d but reports revision %d",
+				order, wrote.Header.Revision, got.Header.Revision)
+		case !shows && got.Header.Revision >= wrote.Header.Revision:
+			t.Fatalf("%s: the read misses the write of revision %d but reports revision %d: a watch from %d would miss it",
+				order, wrote.Header.Revision, got.Header.Revision, got.Header.Revision+1)
+		}
+		wt := tu.Must[*gateway.Watch](t)(c.Watch(ctx, k, gateway.WithRev(got.Header.Revision+1)))
+		if !shows {
+			select {
+			case r := <-wt.Events():
+				tu.Eq(t, "watched value", string(r.Events[0].Kv.Value), "new")
+			case <-ctx.Done():
+				t.Fatal("the watch from the read's revision saw no write")
+			}
+		}
+		wt.Stop()
+	}
 }
