@@ -2,12 +2,12 @@ package faults_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +34,7 @@ type kvInput struct {
 
 type kvOutput struct {
 	value   string // get
+	rev     int64  // get: the revision it reports it read at
 	ok      bool   // CAS: it swapped
 	unknown bool   // put or CAS whose outcome the client could not learn
 }
@@ -82,7 +83,7 @@ var kvModel = porcupine.Model{
 		in, out := input.(kvInput), output.(kvOutput)
 		switch in.kind {
 		case kvGet:
-			return fmt.Sprintf("get(%s) → %q", in.key, out.value)
+			return fmt.Sprintf("get(%s) → %q at revision %d", in.key, out.value, out.rev)
 		case kvPut:
 			if out.unknown {
 				return fmt.Sprintf("put(%s, %q) → ?", in.key, in.value)
@@ -152,6 +153,34 @@ func TestKVCheckerCatchesStaleRead(t *testing.T) {
 	ops[1].Output = kvOutput{ok: true}
 	if res := porcupine.CheckOperations(kvModel, ops); res {
 		t.Fatal("a CAS that swapped, then a read of the old value, passed")
+	}
+}
+
+// TestReadRevisionCheckerCatches feeds checkReadRevisions reads that report a
+// revision other than the one they read at.
+func TestReadRevisionCheckerCatches(t *testing.T) {
+	put := func(val string, rev int64) gateway.Event {
+		return gateway.Event{Type: gateway.EventPut, Kv: gateway.KeyValue{Key: []byte("x"), Value: []byte(val), ModRevision: rev}}
+	}
+	evs := []gateway.Event{put("a", 2), put("b", 3),
+		{Type: gateway.EventDelete, Kv: gateway.KeyValue{Key: []byte("x"), ModRevision: 5}}}
+	get := func(val string, rev int64) porcupine.Operation {
+		return porcupine.Operation{Input: kvInput{kind: kvGet, key: "x"}, Output: kvOutput{value: val, rev: rev}}
+	}
+	for _, tc := range []struct {
+		read porcupine.Operation
+		bad  bool
+	}{
+		{get("", 1), false}, {get("a", 2), false}, {get("b", 4), false}, {get("", 5), false},
+		{get("a", 3), true}, // read before the put of revision 3, reported after it
+		{get("b", 2), true}, // shows a write of a later revision
+		{get("b", 6), true}, // shows a key deleted at revision 5
+	} {
+		v := &violations{t: t}
+		checkReadRevisions([]porcupine.Operation{tc.read}, evs, v)
+		if got := len(v.list) > 0; got != tc.bad {
+			t.Errorf("%s: violation %v, want %v", kvModel.DescribeOperation(tc.read.Input, tc.read.Output), got, tc.bad)
+		}
 	}
 }
 
@@ -239,10 +268,42 @@ func TestKV(t *testing.T) {
 	v := checkLinearizable(t, "kv", history)
 	checkCtx, checkCancel := context.WithTimeout(context.Background(), time.Minute)
 	defer checkCancel()
-	v += checkAppliedOnce(t, readHistory(checkCtx, t, etcd.Client(), "kv/"))
+	evs := readHistory(checkCtx, t, etcd.Client(), "kv/")
+	v += checkAppliedOnce(t, evs)
+	reads := &violations{t: t}
+	checkReadRevisions(history, evs, reads)
+	v += reads.report()
 	t.Logf("%d operations, %d with unknown outcome", len(history), len(unknown))
 	record(t, row{workload: "kv", faults: faults, ops: len(history), violations: v,
-		catches: "a history that is not linearizable (stale or lost reads, lost or reordered writes), a write applied twice"})
+		catches: "a history that is not linearizable (stale or lost reads, lost or reordered writes), a write applied twice, a read reporting a revision it did not read at"})
+}
+
+// checkReadRevisions: every read reports the revision it was served at, and
+// what it returned must be what its key held at that revision in the write
+// history evs (in revision order). Code that reads and then watches from the
+// read's revision + 1 relies on it: a read that reports a later revision than
+// the one it read at makes such a watch miss the writes in between.
+func checkReadRevisions(history []porcupine.Operation, evs []gateway.Event, v *violations) {
+	byKey := map[string][]gateway.Event{}
+	for _, ev := range evs {
+		k := string(ev.Kv.Key)
+		byKey[k] = append(byKey[k], ev)
+	}
+	for _, op := range history {
+		in, out := op.Input.(kvInput), op.Output.(kvOutput)
+		if in.kind != kvGet {
+			continue
+		}
+		es := byKey[in.key]
+		i := sort.Search(len(es), func(i int) bool { return es[i].Kv.ModRevision > out.rev })
+		held := ""
+		if i > 0 && es[i-1].Type == gateway.EventPut {
+			held = string(es[i-1].Kv.Value)
+		}
+		if held != out.value {
+			v.add("get(%s) returned %q and reported revision %d, where the key held %q", in.key, out.value, out.rev, held)
+		}
+	}
 }
 
 // checkAppliedOnce: every value was written by one operation, so at most one
@@ -267,14 +328,15 @@ func checkAppliedOnce(t *testing.T, evs []gateway.Event) int {
 func kvDo(ctx context.Context, c *gateway.Client, in kvInput) (kvOutput, error) {
 	switch in.kind {
 	case kvGet:
-		kv, err := c.GetOne(ctx, in.key)
-		if errors.Is(err, gateway.ErrKeyNotFound) {
-			return kvOutput{}, nil // absent: ""
-		}
+		r, err := c.Get(ctx, in.key)
 		if err != nil {
 			return kvOutput{}, err
 		}
-		return kvOutput{value: string(kv.Value)}, nil
+		out := kvOutput{rev: r.Header.Revision} // absent: ""
+		if len(r.Kvs) > 0 {
+			out.value = string(r.Kvs[0].Value)
+		}
+		return out, nil
 	case kvPut:
 		_, err := c.Put(ctx, in.key, in.value)
 		return kvOutput{}, err
