@@ -1,7 +1,8 @@
 package gateway
 
-// Coalescing: concurrent Get, Put and Delete calls on one client go to the server
-// together, as the operations of one kv/txn. etcd's gateway costs the server
+// Coalescing: concurrent Get, Put and Delete calls on one client, and the
+// transactions marked Txn.Coalesce, go to the server together, as the
+// operations of one kv/txn (a transaction as a nested one). etcd's gateway costs the server
 // about three times the CPU of a gRPC request per request, not per operation, so
 // fewer, fuller requests serve more callers.
 //
@@ -20,7 +21,12 @@ package gateway
 // twentieth. A lone caller costs two yields.
 //
 // What a batch must respect:
-//   - the server's limits: Config.MaxTxnOps operations and Config.MaxRequestBytes;
+//   - the server's limits: Config.MaxTxnOps operations, counted as etcd counts
+//     nested transactions (Op.need), and Config.MaxRequestBytes;
+//   - what each caller sees: reads go first and report the revision before
+//     the batch's writes; a transaction shares no key with an earlier write,
+//     and no later write touches a key it compares or reads (conflicts), so
+//     it does and reports what it would have alone;
 //   - etcd's refusal of two writes to one key in one txn: a write that overlaps
 //     one already in the batch waits for the next, so every put still makes its
 //     own event and its own change;
@@ -70,6 +76,7 @@ type waiter struct {
 	op   Op // wire form: namespaced, validated
 	rpc  rpc
 	size int
+	need int // a txn's count against the batch's --max-txn-ops (Op.need)
 
 	done   chan struct{} // one token when res and err are set (capacity 1)
 	res    OpResponse
@@ -84,7 +91,7 @@ var waiterPool = sync.Pool{New: func() any { return &waiter{done: make(chan stru
 
 func newWaiter(o Op, r rpc) *waiter {
 	w := waiterPool.Get().(*waiter)
-	w.op, w.rpc, w.size = o, r, o.size()
+	w.op, w.rpc, w.size, w.need = o, r, o.size(), o.need()
 	return w
 }
 
@@ -255,13 +262,15 @@ func (q *coalescer) take() ([]*waiter, *batch) {
 	limitOps, limitBytes := q.c.maxTxnOps, q.c.maxReqBytes
 	q.writes.reset()
 	var ws []*waiter
-	bytes := 0
+	bytes, deepest := 0, 0
 	kept := q.pending[:0]
 	for _, w := range q.pending {
-		fits := len(ws) < limitOps && (limitBytes <= 0 || len(ws) == 0 || bytes+w.size <= limitBytes)
+		fits := len(ws) == 0 || len(ws)+1+max(deepest, w.need) <= limitOps &&
+			(limitBytes <= 0 || bytes+w.size <= limitBytes)
 		if fits && q.writes.add(&w.op) {
 			ws = append(ws, w)
 			bytes += w.size
+			deepest = max(deepest, w.need)
 			continue
 		}
 		kept = append(kept, w)
@@ -327,15 +336,27 @@ func (q *coalescer) close() {
 	q.mu.Unlock()
 }
 
-// conflicts tracks the keys a batch writes: etcd refuses a txn that puts one
-// key twice, or puts a key that a delete in it covers. Puts are known by their
-// keys' hashes, which costs no allocation; two keys with one hash make a false
-// conflict, which only sends the later put in the next batch.
+// conflicts tracks the keys a batch writes, and the keys its transactions
+// read, as operations join it in order:
+//   - etcd refuses a txn that puts one key twice, or puts a key that a delete
+//     in it covers;
+//   - a transaction (Txn.Coalesce) compares and reads the state before the
+//     batch (etcd evaluates every nested comparison first), so it may not
+//     touch a key an earlier operation wrote;
+//   - and no later write may touch a key it compares or reads, which would
+//     change at the revision its reply reports.
+//
+// Gets never conflict: they go first (readsFirst) and report the revision
+// before the batch's writes. Puts are known by their keys' hashes, which costs
+// no allocation; two keys with one hash make a false conflict, which only sends
+// the later operation in the next batch.
 type conflicts struct {
 	seed    maphash.Seed
 	puts    map[uint64]struct{} // hashes of the keys put
-	putKeys [][]byte            // the keys put, for deletes to check
+	putKeys [][]byte            // the keys put, for ranges to check
 	dels    []Op                // single-key deletes and range deletes
+	reads   []Op                // what transactions compare or read
+	txn     txnKeys             // scratch for addTxn
 }
 
 func (w *conflicts) reset() {
@@ -343,10 +364,11 @@ func (w *conflicts) reset() {
 	clear(w.putKeys)
 	w.putKeys = w.putKeys[:0]
 	w.dels = w.dels[:0]
+	w.reads = w.reads[:0]
 }
 
-// add records o's writes and reports true, or reports false when they overlap
-// writes already recorded. Reads never conflict.
+// add records o's writes and reports true, or reports false when o conflicts
+// with what is already recorded.
 func (w *conflicts) add(o *Op) bool {
 	switch o.kind {
 	case opPut:
@@ -359,17 +381,126 @@ func (w *conflicts) add(o *Op) bool {
 				return false
 			}
 		}
+		if w.read(o) {
+			return false
+		}
 		w.puts[h] = struct{}{}
 		w.putKeys = append(w.putKeys, o.key)
 	case opDelete:
-		for _, k := range w.putKeys {
-			if covers(o, k) {
-				return false
-			}
+		if w.putIn(o) || w.read(o) {
+			return false
 		}
 		w.dels = append(w.dels, Op{key: o.key, end: o.end})
+	case opTxn:
+		return w.addTxn(o)
 	}
 	return true
+}
+
+// addTxn is add for a transaction: what either branch may write, and what it
+// compares or reads, checked first and then recorded.
+func (w *conflicts) addTxn(o *Op) bool {
+	k := &w.txn
+	k.reads, k.puts, k.dels = k.reads[:0], k.puts[:0], k.dels[:0]
+	k.collect(o)
+	for i := range k.reads {
+		if w.written(&k.reads[i]) {
+			return false
+		}
+	}
+	for i := range k.puts {
+		if w.written(&k.puts[i]) || w.read(&k.puts[i]) {
+			return false
+		}
+	}
+	for i := range k.dels {
+		if w.putIn(&k.dels[i]) || w.read(&k.dels[i]) {
+			return false
+		}
+	}
+	for i := range k.puts {
+		w.puts[maphash.Bytes(w.seed, k.puts[i].key)] = struct{}{}
+		w.putKeys = append(w.putKeys, k.puts[i].key)
+	}
+	w.dels = append(w.dels, k.dels...)
+	w.reads = append(w.reads, k.reads...)
+	return true
+}
+
+// written reports whether a recorded put or delete touches the key or range of s.
+func (w *conflicts) written(s *Op) bool {
+	if len(s.end) == 0 {
+		if _, ok := w.puts[maphash.Bytes(w.seed, s.key)]; ok {
+			return true
+		}
+	} else if w.putIn(s) {
+		return true
+	}
+	for i := range w.dels {
+		if overlap(&w.dels[i], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// putIn reports whether a recorded put is in the key or range of s.
+func (w *conflicts) putIn(s *Op) bool {
+	for _, k := range w.putKeys {
+		if covers(s, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// read reports whether a recorded transaction compares or reads a key in s.
+func (w *conflicts) read(s *Op) bool {
+	for i := range w.reads {
+		if overlap(&w.reads[i], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// txnKeys are the keys and ranges of one transaction, nested ones included,
+// each as an Op holding only a key and an end.
+type txnKeys struct{ reads, puts, dels []Op }
+
+func (k *txnKeys) collect(o *Op) {
+	for i := range o.cmps {
+		k.reads = append(k.reads, Op{key: o.cmps[i].key, end: o.cmps[i].end})
+	}
+	for _, branch := range [2][]Op{o.then, o.els} {
+		for i := range branch {
+			switch p := &branch[i]; p.kind {
+			case opGet:
+				k.reads = append(k.reads, Op{key: p.key, end: p.end})
+			case opPut:
+				k.puts = append(k.puts, Op{key: p.key})
+			case opDelete:
+				k.dels = append(k.dels, Op{key: p.key, end: p.end})
+			case opTxn:
+				k.collect(p)
+			}
+		}
+	}
+}
+
+// overlap reports whether the keys or ranges of a and b share a key.
+func overlap(a, b *Op) bool { return below(a.key, b) && below(b.key, a) }
+
+// below reports whether key comes before the end of o's key or range (for a
+// single key: is at most that key).
+func below(key []byte, o *Op) bool {
+	switch {
+	case len(o.end) == 0:
+		return string(key) <= string(o.key)
+	case len(o.end) == 1 && o.end[0] == 0:
+		return true
+	}
+	return string(key) < string(o.end)
 }
 
 // covers reports whether the key or range of o holds key.
@@ -384,7 +515,7 @@ func covers(o *Op, key []byte) bool {
 }
 
 // single sends one operation as its own plain request (kv/range, kv/put,
-// kv/deleterange), with the ordinary resend contract, and stores its result in
+// kv/deleterange, kv/txn), with the ordinary resend contract, and stores its result in
 // w.res.
 func (c *Client) single(ctx context.Context, w *waiter) error {
 	var resp any
@@ -398,6 +529,9 @@ func (c *Client) single(ctx context.Context, w *waiter) error {
 	case opDelete:
 		w.res.Delete = new(DeleteResponse)
 		resp = w.res.Delete
+	case opTxn:
+		w.res.Txn = new(TxnResponse)
+		resp = w.res.Txn
 	}
 	err := c.postBuilt(ctx, w.rpc, w.size, func(b []byte) []byte { return appendRequest(b, &w.op) }, resp)
 	if err != nil {
@@ -420,7 +554,7 @@ func (c *Client) sendBatch(ctx context.Context, ws []*waiter) {
 	}
 	r := rpcTxnReadOnly
 	for _, w := range ws {
-		if w.op.kind != opGet {
+		if !w.op.readOnly() {
 			r = rpcTxn
 		}
 	}
@@ -432,9 +566,13 @@ func (c *Client) sendBatch(ctx context.Context, ws []*waiter) {
 	}
 	switch {
 	case err == nil:
+		readRev := resp.Header.Revision
+		if resp.wrote() {
+			readRev-- // the batch's writes made one revision; its reads saw the one before
+		}
 		for i, w := range ws {
 			w.res = resp.Responses[i]
-			if !w.res.setHeader(w.op.kind, resp.Header) {
+			if !w.res.setHeader(w.op.kind, resp.Header, readRev) {
 				deliver(w, &Error{Op: w.rpc.path, kind: ErrMalformedResponse,
 					Message: "a batch's reply holds a response of another kind for this operation"})
 				continue
@@ -448,7 +586,7 @@ func (c *Client) sendBatch(ctx context.Context, ws []*waiter) {
 		c.sendBatch(ctx, ws[mid:])
 	case errors.Is(err, ErrOutcomeUnknown):
 		for _, w := range ws {
-			if w.op.kind == opGet && ctx.Err() == nil {
+			if w.op.readOnly() && ctx.Err() == nil {
 				deliver(w, c.single(ctx, w))
 				continue
 			}
@@ -480,17 +618,23 @@ func asOp(err error, w *waiter) error {
 	return &c
 }
 
-// setHeader gives an operation of a txn the txn's header, and reports whether
-// the response is of kind k. A read keeps the revision it was served at, which
-// etcd gives it in its own header: before the txn's writes, it is the one
-// before the txn's.
-func (r *OpResponse) setHeader(k opKind, h Header) bool {
+// setHeader gives an operation of a batch the batch's header, and reports
+// whether the response is of kind k. What only read reports readRev, the
+// revision its reads saw: a Get keeps the one etcd gives it in its own header,
+// which is that one, as it went before the batch's writes.
+func (r *OpResponse) setHeader(k opKind, h Header, readRev int64) bool {
 	switch {
 	case k == opGet && r.Get != nil:
+		h.Revision = readRev
 		if rev := r.Get.Header.Revision; rev != 0 {
 			h.Revision = rev
 		}
 		r.Get.Header = h
+	case k == opTxn && r.Txn != nil:
+		if !r.Txn.wrote() {
+			h.Revision = readRev
+		}
+		r.Txn.Header = h
 	case k == opPut && r.Put != nil:
 		r.Put.Header = h
 	case k == opDelete && r.Delete != nil:
@@ -499,4 +643,16 @@ func (r *OpResponse) setHeader(k opKind, h Header) bool {
 		return false
 	}
 	return true
+}
+
+// wrote reports whether the branch that ran changed anything: a put, or a
+// delete that deleted. etcd makes a revision exactly when a txn does.
+func (t *TxnResponse) wrote() bool {
+	for _, r := range t.Responses {
+		switch {
+		case r.Put != nil, r.Delete != nil && r.Delete.Deleted > 0, r.Txn != nil && r.Txn.wrote():
+			return true
+		}
+	}
+	return false
 }

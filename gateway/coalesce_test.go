@@ -25,6 +25,7 @@ type wire struct {
 
 	mu      sync.Mutex
 	reqs    []sent
+	refused int           // replies with a status other than 200
 	hold    int           // how many of the next requests to hold
 	held    chan struct{} // one token per held request
 	release chan struct{} // closed to let held requests go
@@ -58,6 +59,11 @@ func (w *wire) RoundTrip(r *http.Request) (*http.Response, error) {
 		<-release
 	}
 	resp, err := w.next.RoundTrip(r)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		w.mu.Lock()
+		w.refused++
+		w.mu.Unlock()
+	}
 	if err == nil && cut {
 		resp.Body.Close()
 		return nil, io.ErrUnexpectedEOF
@@ -76,6 +82,19 @@ func (w *wire) txns() []string {
 		}
 	}
 	return out
+}
+
+// kvRequests returns how many KV requests were sent so far, and how many
+// replies of any request had a status other than 200.
+func (w *wire) kvRequests() (n, refused int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.reqs {
+		if strings.HasPrefix(s.path, "kv/") {
+			n++
+		}
+	}
+	return n, w.refused
 }
 
 // fill keeps c's two slots busy with reads that w holds, and returns what lets
@@ -133,6 +152,23 @@ func batched(t *testing.T, c *gateway.Client, w *wire, calls ...func(context.Con
 		}()
 	}
 	pending(t, c, len(calls))
+	release()
+	wg.Wait()
+	return errs
+}
+
+// joined is batched with the calls joining the batch in the order given: each
+// waits in the batch before the next is made.
+func joined(t *testing.T, c *gateway.Client, w *wire, calls ...func(context.Context) error) []error {
+	t.Helper()
+	ctx := tu.Ctx(t)
+	release := fill(t, c, w)
+	var wg sync.WaitGroup
+	errs := make([]error, len(calls))
+	for i, call := range calls {
+		wg.Go(func() { errs[i] = call(ctx) })
+		pending(t, c, i+1)
+	}
 	release()
 	wg.Wait()
 	return errs
@@ -404,15 +440,12 @@ func TestCoalesceReadRevision(t *testing.T) {
 			'w': func(ctx context.Context) (err error) { wrote, err = c.Put(ctx, k, "new"); return err },
 			'o': put(c, k+"/other", "x"),
 		}
-		release := fill(t, c, w)
-		errs := make(chan error, len(order))
-		for i, name := range order {
-			go func() { errs <- calls[name](ctx) }()
-			pending(t, c, i+1)
+		var inOrder []func(context.Context) error
+		for _, name := range order {
+			inOrder = append(inOrder, calls[name])
 		}
-		release()
-		for range order {
-			tu.NoErr(t, <-errs)
+		for _, err := range joined(t, c, w, inOrder...) {
+			tu.NoErr(t, err)
 		}
 		if n := len(w.txns()) - before; n != 1 {
 			t.Fatalf("%s went out as %d txns", order, n)

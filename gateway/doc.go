@@ -30,9 +30,15 @@
 // together share one revision (each at its own key), as the operations of any
 // transaction do, where separately they would have had consecutive ones. Code
 // that orders writes to different keys by their revisions should use
-// transactions, which are never merged, or set Config.DisableCoalescing. Reads
-// in a batch run before its writes, and each reports the revision it read at:
-// watching from a read's revision + 1 sees every write its result does not show.
+// transactions, which are never merged unless marked Txn.Coalesce, or set
+// Config.DisableCoalescing. Reads in a batch run before its writes, and each
+// reports the revision it read at: watching from a read's revision + 1 sees
+// every write its result does not show.
+//
+// A transaction marked Txn.Coalesce joins a batch as a nested transaction,
+// where that cannot change its outcome: it shares no key with an earlier write
+// of the batch, and no later write of the batch touches a key it compares or
+// reads. It gives up a revision of its own, which is why it is asked for.
 //
 // The server pays in memory for it. etcd keeps its raft log in memory between
 // snapshots, and counts it in entries (--snapshot-count: 10,000 since 3.6,

@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// Hand-built JSON for the requests of the hot path (Get, Put, Delete, and the
-// txns coalescing makes of them): appending to a pooled buffer costs a
+// Hand-built JSON for the requests of the hot path (Get, Put, Delete, Txn, and
+// the txns coalescing makes of them): appending to a pooled buffer costs a
 // fraction of encoding/json's reflection, which on a client sharing two cores
 // with its server is throughput. The shapes and field names match the request
 // structs in op.go, which encoding/json still writes for everything else;
@@ -94,24 +94,87 @@ func appendDeleteRequest(b []byte, o *Op) []byte {
 	return append(b, '}')
 }
 
-// appendRequest appends a Get, Put or Delete as its own request.
+// cmpTargetFields name the field that holds each numeric target's operand.
+var cmpTargetFields = [...]string{
+	targetVersion: "version",
+	targetCreate:  "create_revision",
+	targetMod:     "mod_revision",
+	targetLease:   "lease",
+}
+
+// appendCompare appends c as a Compare: its one target field is always set,
+// even to zero, and numbers are strings, as compare (op.go) has them.
+func appendCompare(b []byte, c *Cmp) []byte {
+	b = append(b, `{"result":`...)
+	b = strconv.AppendInt(b, int64(c.result), 10)
+	b = append(b, `,"target":`...)
+	b = strconv.AppendInt(b, int64(c.target), 10)
+	b = appendBytesField(b, "key", c.key, false)
+	b = appendBytesField(b, "range_end", c.end, true)
+	if c.target == targetValue {
+		b = appendBytesField(b, "value", c.value, false)
+	} else {
+		b = append(appendField(b, cmpTargetFields[c.target]), '"')
+		b = append(strconv.AppendInt(b, c.n, 10), '"')
+	}
+	return append(b, '}')
+}
+
+// appendTxnRequest appends o as a TxnRequest.
+func appendTxnRequest(b []byte, o *Op) []byte {
+	b = append(b, '{')
+	if len(o.cmps) > 0 {
+		b = append(appendField(b, "compare"), '[')
+		for i := range o.cmps {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendCompare(b, &o.cmps[i])
+		}
+		b = append(b, ']')
+	}
+	b = appendRequestOps(b, "success", o.then)
+	b = appendRequestOps(b, "failure", o.els)
+	return append(b, '}')
+}
+
+// appendRequestOps appends a txn branch, unless it is empty.
+func appendRequestOps(b []byte, name string, ops []Op) []byte {
+	if len(ops) == 0 {
+		return b
+	}
+	b = append(appendField(b, name), '[')
+	for i := range ops {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendRequestOp(b, &ops[i])
+	}
+	return append(b, ']')
+}
+
+// appendRequest appends a Get, Put, Delete or Txn as its own request.
 func appendRequest(b []byte, o *Op) []byte {
 	switch o.kind {
 	case opPut:
 		return appendPutRequest(b, o)
 	case opDelete:
 		return appendDeleteRequest(b, o)
+	case opTxn:
+		return appendTxnRequest(b, o)
 	}
 	return appendRangeRequest(b, o)
 }
 
-// appendRequestOp appends a Get, Put or Delete as a RequestOp of a txn.
+// appendRequestOp appends a Get, Put, Delete or Txn as a RequestOp of a txn.
 func appendRequestOp(b []byte, o *Op) []byte {
 	switch o.kind {
 	case opPut:
 		b = append(b, `{"request_put":`...)
 	case opDelete:
 		b = append(b, `{"request_delete_range":`...)
+	case opTxn:
+		b = append(b, `{"request_txn":`...)
 	default:
 		b = append(b, `{"request_range":`...)
 	}

@@ -20,6 +20,14 @@ func TestEncodeMatches(t *testing.T) {
 		OpPut("k", "v\"\\\n", WithLease(0x7fffffffffffffff), WithPrevKV(), WithIgnoreValue(), WithIgnoreLease()),
 		OpDelete("k"),
 		OpDelete("k", WithPrefix(), WithPrevKV()),
+		OpTxn(nil, nil, nil),
+		OpTxn([]Cmp{
+			CmpValue("k", Equal, ""), CmpValue("k", NotEqual, "v\x00").WithPrefix(),
+			CmpVersion("k", Greater, 0), CmpCreateRevision("k", Less, -1).WithRange("z"),
+			CmpModRevision("k", Equal, 1<<62), CmpLease("k", Equal, 7),
+		}, []Op{OpPut("k", "v", WithLease(3)), OpGet("k", WithPrefix()),
+			OpTxn([]Cmp{CmpVersion("j", Equal, 0)}, nil, []Op{OpDelete("j")})},
+			[]Op{OpGet("k", WithCountOnly())}),
 	}
 	same := func(what string, built []byte, want any) {
 		t.Helper()
@@ -50,6 +58,8 @@ func TestEncodeMatches(t *testing.T) {
 			want = o.putRequest()
 		case opDelete:
 			want = o.deleteRequest()
+		case opTxn:
+			want = o.txnRequest()
 		}
 		same("request", appendRequest(nil, o), want)
 		same("request op", appendRequestOp(nil, o), o.requestOp())

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
@@ -53,6 +55,32 @@ func ExampleClient_Txn() {
 	}
 	fmt.Println("moved:", resp.Succeeded)
 	// Output: moved: true
+}
+
+func ExampleTxn_Coalesce() {
+	ctx := context.Background()
+	c, _ := gateway.New(gateway.Config{Endpoints: endpoints})
+	defer c.Close()
+
+	// Many goroutines claim slots at once. Their claims may go to the server
+	// in one request: each still compares and writes as if alone, and shares
+	// its revision with the others.
+	var wg sync.WaitGroup
+	claimed := make([]bool, 16)
+	for i := range claimed {
+		wg.Go(func() {
+			slot := fmt.Sprintf("example/coalesce/slot/%d", i)
+			resp, err := c.Txn().
+				If(gateway.CmpVersion(slot, gateway.Equal, 0)).
+				Then(gateway.OpPut(slot, "worker-"+strconv.Itoa(i))).
+				Coalesce().
+				Commit(ctx)
+			claimed[i] = err == nil && resp.Succeeded
+		})
+	}
+	wg.Wait()
+	fmt.Println("claimed:", !slices.Contains(claimed, false))
+	// Output: claimed: true
 }
 
 func ExampleClient_Create() {

@@ -385,6 +385,24 @@ func (o *Op) requestOp() requestOp {
 	return requestOp{}
 }
 
+// need is what etcd's --max-txn-ops check counts for o nested in a txn: a
+// nested txn may hold the limit minus its parent's operations, so a batch of n
+// operations fits when n plus its members' largest need is within the limit.
+// A txn's own count is its longest list (compares, then, else).
+func (o *Op) need() int {
+	if o.kind != opTxn {
+		return 0
+	}
+	deeper := 0
+	for i := range o.then {
+		deeper = max(deeper, o.then[i].need())
+	}
+	for i := range o.els {
+		deeper = max(deeper, o.els[i].need())
+	}
+	return max(len(o.cmps), len(o.then), len(o.els)) + deeper
+}
+
 // readOnly reports whether a transaction only reads, so that it may be retried.
 func (o *Op) readOnly() bool {
 	switch o.kind {

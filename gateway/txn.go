@@ -96,8 +96,9 @@ func (c Cmp) wire() compare {
 // its operations, Else the others; Commit sends it. A Txn is not safe for
 // concurrent use; build one per transaction.
 type Txn struct {
-	c  *Client
-	op Op
+	c        *Client
+	op       Op
+	coalesce bool
 }
 
 // Txn starts a transaction.
@@ -112,6 +113,25 @@ func (t *Txn) Then(ops ...Op) *Txn { t.op.then = append(t.op.then, ops...); retu
 // Else adds operations run when a comparison fails.
 func (t *Txn) Else(ops ...Op) *Txn { t.op.els = append(t.op.els, ops...); return t }
 
+// Coalesce lets Commit send the transaction in one request with Get, Put,
+// Delete and other coalescable transactions that goroutines of the client
+// make at the same time, as coalescing does for those calls (see the package
+// documentation). Transactions are otherwise never merged.
+//
+// The transaction joins a batch only where that cannot change what it does or
+// what it returns: none of the keys it compares, reads or writes is written by
+// an earlier operation of the batch, and no later write of the batch touches a
+// key it compares or reads. What it gives up is a revision of its own: its
+// writes share one with the batch's other writes, where alone they would have
+// had the next. Leave it off for transactions whose writes are ordered by
+// revision against writes to other keys (a queue of lock claims ordered by
+// create revision is one: two claims coalesced together would tie).
+//
+// A transaction of more than half of Config.MaxTxnOps operations (counted
+// as etcd counts nested ones) is sent alone, as is every transaction when
+// Config.DisableCoalescing is set.
+func (t *Txn) Coalesce() *Txn { t.coalesce = true; return t }
+
 // Commit sends the transaction. It is applied atomically, at most once: when the
 // connection breaks after sending, or the server times out, a transaction that
 // writes is not sent again and the error matches ErrOutcomeUnknown. One that only
@@ -124,12 +144,19 @@ func (t *Txn) Commit(ctx context.Context) (*TxnResponse, error) {
 	if t.op.readOnly() {
 		r = rpcTxnReadOnly
 	}
-	n := t.c.inNS(t.op)
-	resp, err := call[TxnResponse](ctx, t.c, r, n.size(), n.txnRequest())
-	if err == nil {
-		t.c.stripTxn(resp)
+	w := newWaiter(t.c.inNS(t.op), r)
+	var res OpResponse
+	var err error
+	if q := t.c.batches; t.coalesce && q != nil && w.need <= t.c.maxTxnOps/2 {
+		res, err = q.do(ctx, w)
+	} else {
+		res, err = w.result(t.c.single(ctx, w))
 	}
-	return resp, err
+	if err != nil {
+		return nil, err
+	}
+	t.c.stripTxn(res.Txn)
+	return res.Txn, nil
 }
 
 // TxnResponse is the result of a transaction.

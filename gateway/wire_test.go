@@ -5,7 +5,6 @@ package gateway_test
 // behaviour is tested against real servers in the other files.
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -457,10 +456,9 @@ func TestRequestEncoding(t *testing.T) {
 	c := f.client(t)
 	tu.Must[*gateway.TxnResponse](t)(c.Txn().If(gateway.CmpCreateRevision("k", gateway.Equal, 0)).Commit(t.Context()))
 	tu.Must[*gateway.TxnResponse](t)(c.Txn().If(gateway.CmpValue("k", gateway.Equal, "")).Commit(t.Context()))
-	sc := bufio.NewScanner(strings.NewReader(strings.Join(f.bodies, "")))
 	var got []string
-	for sc.Scan() {
-		got = append(got, sc.Text())
+	for _, b := range f.bodies {
+		got = append(got, strings.TrimSpace(b))
 	}
 	eqStrings(t, "bodies", got,
 		`{"compare":[{"result":0,"target":1,"key":"aw==","create_revision":"0"}]}`,
