@@ -30,6 +30,7 @@ type kvInput struct {
 	key      string
 	value    string // put, and the new value of a CAS
 	expected string // CAS: the value it expects ("" means absent)
+	coalesce bool   // get and CAS: as a transaction marked Txn.Coalesce
 }
 
 type kvOutput struct {
@@ -83,7 +84,7 @@ var kvModel = porcupine.Model{
 		in, out := input.(kvInput), output.(kvOutput)
 		switch in.kind {
 		case kvGet:
-			return fmt.Sprintf("get(%s) → %q at revision %d", in.key, out.value, out.rev)
+			return fmt.Sprintf("get(%s) → %q at revision %d%s", in.key, out.value, out.rev, coalesced(in))
 		case kvPut:
 			if out.unknown {
 				return fmt.Sprintf("put(%s, %q) → ?", in.key, in.value)
@@ -94,10 +95,17 @@ var kvModel = porcupine.Model{
 			if out.unknown {
 				r = "?"
 			}
-			return fmt.Sprintf("cas(%s, %q → %q) → %s", in.key, in.expected, in.value, r)
+			return fmt.Sprintf("cas(%s, %q → %q) → %s%s", in.key, in.expected, in.value, r, coalesced(in))
 		}
 	},
 	DescribeState: func(state any) string { return fmt.Sprintf("%q", state) },
+}
+
+func coalesced(in kvInput) string {
+	if in.coalesce {
+		return " (Txn.Coalesce)"
+	}
+	return ""
 }
 
 // checkLinearizable runs porcupine over the history; on a failure it writes the
@@ -185,7 +193,8 @@ func TestReadRevisionCheckerCatches(t *testing.T) {
 }
 
 // TestKV: clients put, get and compare-and-swap a few keys while members are
-// killed, frozen and cut off; the whole history, with the calls whose outcome is
+// killed, frozen and cut off (half the gets and CASes as coalescable
+// transactions); the whole history, with the calls whose outcome is
 // unknown, must be linearizable, and no write may be applied twice (each
 // writes a value of its own).
 func TestKV(t *testing.T) {
@@ -231,6 +240,9 @@ func TestKV(t *testing.T) {
 					default:
 						in.kind, in.expected = kvCAS, last[key]
 					}
+					// Half the gets and CASes are coalescable transactions,
+					// which batches hold among the plain calls.
+					in.coalesce = in.kind != kvPut && rng.IntN(2) == 0
 					// Each call has its own deadline, not the workload's: a call
 					// cut short by the end of the run would be an unknown.
 					callCtx, callCancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -328,11 +340,22 @@ func checkAppliedOnce(t *testing.T, evs []gateway.Event) int {
 func kvDo(ctx context.Context, c *gateway.Client, in kvInput) (kvOutput, error) {
 	switch in.kind {
 	case kvGet:
-		r, err := c.Get(ctx, in.key)
-		if err != nil {
-			return kvOutput{}, err
+		var r *gateway.GetResponse
+		var rev int64
+		if in.coalesce {
+			t, err := c.Txn().Then(gateway.OpGet(in.key)).Coalesce().Commit(ctx)
+			if err != nil {
+				return kvOutput{}, err
+			}
+			r, rev = t.Responses[0].Get, t.Header.Revision
+		} else {
+			var err error
+			if r, err = c.Get(ctx, in.key); err != nil {
+				return kvOutput{}, err
+			}
+			rev = r.Header.Revision
 		}
-		out := kvOutput{rev: r.Header.Revision} // absent: ""
+		out := kvOutput{rev: rev} // absent: ""
 		if len(r.Kvs) > 0 {
 			out.value = string(r.Kvs[0].Value)
 		}
@@ -345,7 +368,11 @@ func kvDo(ctx context.Context, c *gateway.Client, in kvInput) (kvOutput, error) 
 		if in.expected == "" {
 			cmp = gateway.CmpVersion(in.key, gateway.Equal, 0) // absent
 		}
-		r, err := c.Txn().If(cmp).Then(gateway.OpPut(in.key, in.value)).Commit(ctx)
+		txn := c.Txn().If(cmp).Then(gateway.OpPut(in.key, in.value))
+		if in.coalesce {
+			txn.Coalesce()
+		}
+		r, err := txn.Commit(ctx)
 		if err != nil {
 			return kvOutput{}, err
 		}
