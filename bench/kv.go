@@ -43,6 +43,12 @@ func (g gw) txn(ctx context.Context, k, v string) error {
 	_, err := g.c.Txn().If(gateway.CmpVersion(k, gateway.Greater, -1)).Then(gateway.OpPut(k, v)).Commit(ctx)
 	return err
 }
+// coalescedTxn is txn marked Txn.Coalesce, which lets it share a request
+// with others.
+func (g gw) coalescedTxn(ctx context.Context, k, v string) error {
+	_, err := g.c.Txn().If(gateway.CmpVersion(k, gateway.Greater, -1)).Then(gateway.OpPut(k, v)).Coalesce().Commit(ctx)
+	return err
+}
 func (g gw) close() { g.c.Close() }
 
 type v3 struct{ c *clientv3.Client }
@@ -254,6 +260,12 @@ func opFunc(c kvClient, op, val string) (func(context.Context, string) error, er
 		return c.get, nil
 	case "txn":
 		return func(ctx context.Context, k string) error { return c.txn(ctx, k, val) }, nil
+	case "txn-coalesce": // etcdgw's txn marked Txn.Coalesce; the others' plain txn
+		txn := c.txn
+		if g, ok := c.(gw); ok {
+			txn = g.coalescedTxn
+		}
+		return func(ctx context.Context, k string) error { return txn(ctx, k, val) }, nil
 	}
 	return nil, fmt.Errorf("unknown op %q", op)
 }

@@ -28,7 +28,7 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds of every measurement; the table shows medians")
 	dur := flag.Duration("dur", 3*time.Second, "length of one timed run")
 	callers := flag.String("callers", "1,16,64,256", "caller counts for the KV runs")
-	ops := flag.String("ops", "put,get,txn", "KV operations to run")
+	ops := flag.String("ops", "put,get,txn,txn-coalesce", "KV operations to run (txn-coalesce: etcdgw's txn marked Txn.Coalesce)")
 	only := flag.String("only", "kv,lock,election,queue,mem", "which sections to run")
 	svg := flag.String("svg", "", "write the ops/s plot to this SVG file")
 	md := flag.String("md", "", "also write the markdown table to this file")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,6 +39,9 @@ func (r *report) markdown() string {
 				us(k.theirs.perOp(k.theirs.clientCPU)), us(k.ours.perOp(k.ours.clientCPU)),
 				us(k.theirs.perOp(k.theirs.serverCPU)), us(k.ours.perOp(k.ours.serverCPU)),
 				k.theirs.perRequest(), k.ours.perRequest())
+		}
+		if slices.ContainsFunc(r.kv, func(k kvRow) bool { return k.op == "txn-coalesce" }) {
+			b.WriteString("\ntxn-coalesce is txn with etcdgw's transaction marked Txn.Coalesce (it may share a request, and its revision, with others); clientv3's is the same plain txn.\n")
 		}
 		b.WriteString("\n")
 		fmt.Fprintf(&b, "One caller, the three taking turns request by request (%d rounds of %v, pooled):\n\n", r.cfg.rounds, r.cfg.dur)
@@ -119,7 +123,7 @@ func (r *report) plot() string {
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`+"\n", lx(x), h-bottom+18, x)
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">callers</text>`+"\n", (w-right+left)/2, h-12)
-	colors := map[string]string{"put": "#1f77b4", "get": "#2ca02c", "txn": "#d62728"}
+	colors := map[string]string{"put": "#1f77b4", "get": "#2ca02c", "txn": "#d62728", "txn-coalesce": "#9467bd"}
 	ly0 := top
 	for _, op := range r.cfg.ops {
 		for _, ours := range []bool{true, false} {
