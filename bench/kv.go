@@ -43,6 +43,7 @@ func (g gw) txn(ctx context.Context, k, v string) error {
 	_, err := g.c.Txn().If(gateway.CmpVersion(k, gateway.Greater, -1)).Then(gateway.OpPut(k, v)).Commit(ctx)
 	return err
 }
+
 // coalescedTxn is txn marked Txn.Coalesce, which lets it share a request
 // with others.
 func (g gw) coalescedTxn(ctx context.Context, k, v string) error {
