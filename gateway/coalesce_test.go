@@ -102,6 +102,10 @@ func (w *wire) kvRequests() (n, refused int) {
 func fill(t *testing.T, c *gateway.Client, w *wire, opts ...gateway.Option) (release func()) {
 	t.Helper()
 	ctx := tu.Ctx(t)
+	// A slot the calls before still hold (its goroutine has delivered its
+	// batch and not yet found nothing pending) would let the two reads go
+	// out in one request, and only one would be held.
+	idle(t, c, opts...)
 	w.mu.Lock()
 	w.hold = 2
 	w.release = make(chan struct{})
@@ -119,6 +123,21 @@ func fill(t *testing.T, c *gateway.Client, w *wire, opts ...gateway.Option) (rel
 		<-w.held
 	}
 	return func() { close(rel); wg.Wait() }
+}
+
+// idle waits until the coalescer of c that a Get with opts goes through has
+// no request in flight.
+func idle(t *testing.T, c *gateway.Client, opts ...gateway.Option) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tu.Ctx(t), 10*time.Second)
+	defer cancel()
+	for gateway.InFlight(c, opts...) > 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d requests still in flight", gateway.InFlight(c, opts...))
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // pending waits until n calls wait for a batch in c.

@@ -5,11 +5,18 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/etcdgw/etcdgw/gateway"
 	"github.com/etcdgw/etcdgw/internal/etcdtest"
 	tu "github.com/etcdgw/etcdgw/internal/testutil"
 )
+
+// unique returns a key prefix no other run of the test has used: the tests
+// look at what keys held before them.
+func unique(name string) string {
+	return fmt.Sprintf("%s/%d/", name, time.Now().UnixNano())
+}
 
 // cas is a coalescable compare-and-swap: it sets key to val if key holds from
 // ("" for absent), and else reads key. It stores the reply in *into.
@@ -30,7 +37,7 @@ func cas(c *gateway.Client, key, from, val string, into **gateway.TxnResponse) f
 func TestCoalesceTxn(t *testing.T) {
 	c, w := wireClient(t, endpoints)
 	ctx := tu.Ctx(t)
-	p := "coalesce-txn/"
+	p := unique("coalesce-txn")
 	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, p+"b", "old"))
 	before := len(w.txns())
 	var swapped, kept *gateway.TxnResponse
@@ -87,7 +94,7 @@ func TestCoalesceTxnConflicts(t *testing.T) {
 		tu.Eq(t, "requests (with the two reads that fill the slots)", s-sent, 4)
 	}
 	t.Run("it compares a key an earlier put writes", func(t *testing.T) {
-		k := "conflict-cmp/k"
+		k := unique("conflict-cmp") + "k"
 		var r *gateway.TxnResponse
 		apart(t, put(c, k, "1"), cas(c, k, "1", "2", &r))
 		// Together, its comparison would have seen the state before the put,
@@ -97,7 +104,7 @@ func TestCoalesceTxnConflicts(t *testing.T) {
 		}
 	})
 	t.Run("a later put writes a key it compares", func(t *testing.T) {
-		p := "conflict-later/"
+		p := unique("conflict-later")
 		var r *gateway.TxnResponse
 		var wrote *gateway.PutResponse
 		apart(t,
@@ -115,7 +122,7 @@ func TestCoalesceTxnConflicts(t *testing.T) {
 		}
 	})
 	t.Run("it reads a range an earlier delete covers", func(t *testing.T) {
-		p := "conflict-del/"
+		p := unique("conflict-del")
 		tu.Must[*gateway.PutResponse](t)(c.Put(ctx, p+"k", "1"))
 		var r *gateway.TxnResponse
 		var del *gateway.DeleteResponse
@@ -135,7 +142,7 @@ func TestCoalesceTxnConflicts(t *testing.T) {
 		}
 	})
 	t.Run("it writes a key an earlier put writes", func(t *testing.T) {
-		p := "conflict-dup/"
+		p := unique("conflict-dup")
 		apart(t, put(c, p+"k", "1"),
 			func(ctx context.Context) error {
 				_, err := c.Txn().Then(gateway.OpPut(p+"k", "2")).Coalesce().Commit(ctx)
@@ -149,7 +156,7 @@ func TestCoalesceTxnConflicts(t *testing.T) {
 func TestCoalesceTxnAlone(t *testing.T) {
 	c, w := wireClient(t, endpoints, func(cfg *gateway.Config) { cfg.MaxTxnOps = 8 })
 	ctx := tu.Ctx(t)
-	p := "coalesce-alone/"
+	p := unique("coalesce-alone")
 	var five []gateway.Op
 	for i := range 5 {
 		five = append(five, gateway.OpPut(fmt.Sprint(p, "big/", i), "v"))
@@ -175,7 +182,7 @@ func TestCoalesceTxnLimits(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Args: []string{"--max-txn-ops=8"}})
 	c, w := wireClient(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.MaxTxnOps = 8 })
 	ctx := tu.Ctx(t)
-	p := "limits/"
+	p := unique("limits")
 	four := func(name string) func(context.Context) error {
 		return func(ctx context.Context) error {
 			var ops []gateway.Op
@@ -208,7 +215,7 @@ func TestCoalesceTxnLimits(t *testing.T) {
 func TestCoalesceTxnOutcomeUnknown(t *testing.T) {
 	c, w := wireClient(t, endpoints)
 	ctx := tu.Ctx(t)
-	p := "txn-unknown/"
+	p := unique("txn-unknown")
 	tu.Must[*gateway.PutResponse](t)(c.Put(ctx, p+"r", "here"))
 	w.mu.Lock()
 	cutOnce := true

@@ -61,6 +61,7 @@ func ExampleTxn_Coalesce() {
 	ctx := context.Background()
 	c, _ := gateway.New(gateway.Config{Endpoints: endpoints})
 	defer c.Close()
+	c.Delete(ctx, "example/coalesce/slot/", gateway.WithPrefix())
 
 	// Many goroutines claim slots at once. Their claims may go to the server
 	// in one request: each still compares and writes as if alone, and shares

@@ -65,3 +65,15 @@ func SharedStreams(c *Client) int {
 	defer h.mu.Unlock()
 	return len(h.streams)
 }
+
+// InFlight returns how many requests the coalescer of c that a Get with opts
+// goes through has on the wire, or is about to send.
+func InFlight(c *Client, opts ...Option) int {
+	q := c.batches
+	if o := OpGet("k", opts...); o.serializable {
+		q = c.serialBatches
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.inFlight
+}
