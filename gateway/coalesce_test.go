@@ -159,26 +159,17 @@ func pending(t *testing.T, c *gateway.Client, n int) {
 // everything go. It returns each call's error, in order.
 func batched(t *testing.T, c *gateway.Client, w *wire, calls ...func(context.Context) error) []error {
 	t.Helper()
-	ctx := tu.Ctx(t)
-	release := fill(t, c, w)
-	var wg sync.WaitGroup
-	errs := make([]error, len(calls))
-	for i, call := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = call(ctx)
-		}()
-	}
-	pending(t, c, len(calls))
-	release()
-	wg.Wait()
-	return errs
+	return together(t, c, w, false, calls...)
 }
 
 // joined is batched with the calls joining the batch in the order given: each
 // waits in the batch before the next is made.
 func joined(t *testing.T, c *gateway.Client, w *wire, calls ...func(context.Context) error) []error {
+	t.Helper()
+	return together(t, c, w, true, calls...)
+}
+
+func together(t *testing.T, c *gateway.Client, w *wire, inOrder bool, calls ...func(context.Context) error) []error {
 	t.Helper()
 	ctx := tu.Ctx(t)
 	release := fill(t, c, w)
@@ -186,8 +177,11 @@ func joined(t *testing.T, c *gateway.Client, w *wire, calls ...func(context.Cont
 	errs := make([]error, len(calls))
 	for i, call := range calls {
 		wg.Go(func() { errs[i] = call(ctx) })
-		pending(t, c, i+1)
+		if inOrder {
+			pending(t, c, i+1)
+		}
 	}
+	pending(t, c, len(calls))
 	release()
 	wg.Wait()
 	return errs
