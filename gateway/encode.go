@@ -10,8 +10,8 @@ import (
 // the txns coalescing makes of them): appending to a pooled buffer costs a
 // fraction of encoding/json's reflection, which on a client sharing two cores
 // with its server is throughput. The shapes and field names match the request
-// structs in op.go, which encoding/json still writes for everything else;
-// TestEncodeMatches holds the two to the same bytes' meaning.
+// structs of encode_reference_test.go, and TestEncodeMatches holds the two to
+// the same bytes' meaning.
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
@@ -103,7 +103,7 @@ var cmpTargetFields = [...]string{
 }
 
 // appendCompare appends c as a Compare: its one target field is always set,
-// even to zero, and numbers are strings, as compare (op.go) has them.
+// even to zero, and numbers are strings.
 func appendCompare(b []byte, c *Cmp) []byte {
 	b = append(b, `{"result":`...)
 	b = strconv.AppendInt(b, int64(c.result), 10)

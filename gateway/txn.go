@@ -70,28 +70,6 @@ func (c Cmp) WithPrefix() Cmp { c.end = PrefixEnd(c.key); return c }
 // Key returns the compared key.
 func (c Cmp) Key() string { return string(c.key) }
 
-func (c Cmp) wire() compare {
-	w := compare{Result: c.result, Target: c.target, Key: c.key, RangeEnd: c.end}
-	n := c.n
-	switch c.target {
-	case targetVersion:
-		w.Version = &n
-	case targetCreate:
-		w.CreateRevision = &n
-	case targetMod:
-		w.ModRevision = &n
-	case targetLease:
-		w.Lease = &n
-	case targetValue:
-		v := c.value
-		if v == nil {
-			v = []byte{}
-		}
-		w.Value = &v
-	}
-	return w
-}
-
 // Txn is a transaction under construction: If the comparisons all hold, Then runs
 // its operations, Else the others; Commit sends it. A Txn is not safe for
 // concurrent use; build one per transaction.
