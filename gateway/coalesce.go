@@ -504,15 +504,7 @@ func below(key []byte, o *Op) bool {
 }
 
 // covers reports whether the key or range of o holds key.
-func covers(o *Op, key []byte) bool {
-	if len(o.end) == 0 {
-		return string(o.key) == string(key)
-	}
-	if string(key) < string(o.key) {
-		return false
-	}
-	return len(o.end) == 1 && o.end[0] == 0 || string(key) < string(o.end)
-}
+func covers(o *Op, key []byte) bool { return string(o.key) <= string(key) && below(key, o) }
 
 // single sends one operation as its own plain request (kv/range, kv/put,
 // kv/deleterange, kv/txn), with the ordinary resend contract, and stores its result in

@@ -131,13 +131,7 @@ func idle(t *testing.T, c *gateway.Client, opts ...gateway.Option) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tu.Ctx(t), 10*time.Second)
 	defer cancel()
-	for gateway.InFlight(c, opts...) > 0 {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%d requests still in flight", gateway.InFlight(c, opts...))
-		case <-time.After(time.Millisecond):
-		}
-	}
+	tu.WaitFor(t, ctx, "the client's requests in flight to end", func() bool { return gateway.InFlight(c, opts...) == 0 })
 }
 
 // pending waits until n calls wait for a batch in c.
