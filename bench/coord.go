@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,13 +25,14 @@ import (
 // pair is one figure for both clients.
 type pair struct{ ours, theirs sample }
 
-// clients returns one client of each kind on cl, and what closes both.
-func clients(cl *etcdtest.Cluster) (*gateway.Client, *clientv3.Client, func(), error) {
-	gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints()})
+// clients returns one client of each kind on cl, and what closes both. tlsCfg
+// is for members that serve https (nil: plain HTTP).
+func clients(cl *etcdtest.Cluster, tlsCfg *tls.Config) (*gateway.Client, *clientv3.Client, func(), error) {
+	gc, err := gateway.New(gateway.Config{Endpoints: cl.Endpoints(), TLS: tlsCfg})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second})
+	vc, err := clientv3.New(clientv3.Config{Endpoints: cl.Endpoints(), DialTimeout: 5 * time.Second, TLS: tlsCfg})
 	if err != nil {
 		gc.Close()
 		return nil, nil, nil, err
@@ -91,10 +93,11 @@ const contenders = 32
 
 // lockSection: 32 contenders, each with its own lease (session), loop
 // Lock→Unlock on one name; hand-offs per second and new TCP connections per
-// hand-off.
-func lockSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) (pair, error) {
+// hand-off, from the kernel's count. tlsCfg is for a member that serves https
+// (nil: plain HTTP).
+func lockSection(ctx context.Context, cfg config, cl *etcdtest.Cluster, tlsCfg *tls.Config) (pair, error) {
 	pid := cl.Members[0].PID()
-	gc, vc, closeClients, err := clients(cl)
+	gc, vc, closeClients, err := clients(cl, tlsCfg)
 	if err != nil {
 		return pair{}, err
 	}
@@ -124,8 +127,8 @@ func lockSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) (pair, e
 		theirs = append(theirs, s)
 	}
 	p := pair{median(ours, sample.rate), median(theirs, sample.rate)}
-	say("lock x%d: etcdgw %.0f hand-offs/s (%.3f conns each), clientv3 %.0f/s (%.3f)", contenders,
-		p.ours.rate(), perHandoff(p.ours), p.theirs.rate(), perHandoff(p.theirs))
+	say("lock x%d (%s): etcdgw %.0f hand-offs/s (%.3f conns each), clientv3 %.0f/s (%.3f)", contenders,
+		cl.Endpoints()[0], p.ours.rate(), perHandoff(p.ours), p.theirs.rate(), perHandoff(p.theirs))
 	return p, nil
 }
 
@@ -184,7 +187,7 @@ type campaigner interface {
 // resigns and the time until the next candidate's Campaign returns is the
 // failover. The sample's latencies are the failovers.
 func electionSection(ctx context.Context, cfg config, cl *etcdtest.Cluster) (pair, error) {
-	gc, vc, closeClients, err := clients(cl)
+	gc, vc, closeClients, err := clients(cl, nil)
 	if err != nil {
 		return pair{}, err
 	}
@@ -297,7 +300,7 @@ var idleConsumers = []int{1, 8, 64}
 func queueSection(ctx context.Context, cfg config, single, three *etcdtest.Cluster) ([]queueRow, error) {
 	var rows []queueRow
 	for _, cl := range []*etcdtest.Cluster{single, three} {
-		gc, vc, closeClients, err := clients(cl)
+		gc, vc, closeClients, err := clients(cl, nil)
 		if err != nil {
 			return nil, err
 		}

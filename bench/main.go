@@ -94,7 +94,10 @@ func run(ctx context.Context, cfg config, sections map[string]bool) (*report, er
 		}
 	}
 	if sections["lock"] {
-		if rep.locks, err = lockSection(ctx, cfg, single); err != nil {
+		if rep.locks, err = lockSection(ctx, cfg, single, nil); err != nil {
+			return nil, err
+		}
+		if rep.locksTLS, err = tlsLocks(ctx, cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -121,6 +124,30 @@ func run(ctx context.Context, cfg config, sections map[string]bool) (*report, er
 		}
 	}
 	return rep, nil
+}
+
+// tlsLocks runs the lock section on a member of its own that serves https, so
+// that hand-offs over HTTP/2 are measured too.
+func tlsLocks(ctx context.Context, cfg config) (pair, error) {
+	dir, err := os.MkdirTemp("", "etcdgw-bench-certs-")
+	if err != nil {
+		return pair{}, err
+	}
+	defer os.RemoveAll(dir)
+	certs, err := etcdtest.MakeCerts(dir)
+	if err != nil {
+		return pair{}, err
+	}
+	tlsCfg, err := certs.ClientTLS()
+	if err != nil {
+		return pair{}, err
+	}
+	cl, err := etcdtest.Launch(etcdtest.Options{TLS: certs})
+	if err != nil {
+		return pair{}, err
+	}
+	defer cl.Terminate()
+	return lockSection(ctx, cfg, cl, tlsCfg)
 }
 
 // say prints progress on stderr, so that stdout holds the table alone.

@@ -16,6 +16,7 @@ type report struct {
 	goVersion string
 	kv        []kvRow
 	locks     pair
+	locksTLS  pair // the lock section on a member serving https
 	failover  pair
 	queue     []queueRow
 	mem       []memRow
@@ -62,6 +63,10 @@ func (r *report) markdown() string {
 		l := r.locks
 		fmt.Fprintf(&b, "| lock hand-offs/s, %d contenders | %.0f | %.0f | %.2f× |\n", contenders, l.theirs.rate(), l.ours.rate(), l.ours.rate()/l.theirs.rate())
 		fmt.Fprintf(&b, "| new TCP connections per hand-off | %.3f | %.3f | |\n", perHandoff(l.theirs), perHandoff(l.ours))
+		if l := r.locksTLS; l.ours.ops > 0 {
+			fmt.Fprintf(&b, "| lock hand-offs/s, %d contenders, over TLS | %.0f | %.0f | %.2f× |\n", contenders, l.theirs.rate(), l.ours.rate(), l.ours.rate()/l.theirs.rate())
+			fmt.Fprintf(&b, "| new TCP connections per hand-off, over TLS | %.3f | %.3f | |\n", perHandoff(l.theirs), perHandoff(l.ours))
+		}
 		if f := r.failover; f.ours.ops > 0 {
 			fmt.Fprintf(&b, "| election failover after Resign, p50 ms (3 members) | %s | %s | |\n", ms(f.theirs.pct(.5)), ms(f.ours.pct(.5)))
 		}
