@@ -1,9 +1,10 @@
 // Command bench measures etcdgw and clientv3 side by side on the same etcd:
 // KV throughput and latency at several caller counts, lock hand-offs, election
-// failover and work-queue throughput. It starts its own etcd members (one, and
-// a cluster of three), runs both clients interleaved in one process, round
-// after round, and prints the medians as one markdown table. It also writes an
-// SVG plot of ops/s against callers.
+// failover and work-queue throughput. It starts its own etcd members (one, one
+// serving https for the lock hand-offs over TLS, and a cluster of three), runs
+// both clients interleaved in one process, round after round, and prints the
+// medians as one markdown table. It also writes an SVG plot of ops/s against
+// callers.
 //
 //	cd bench && go run . -rounds 5 -dur 3s -svg ../docs/bench.svg
 //

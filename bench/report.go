@@ -22,6 +22,13 @@ type report struct {
 	mem       []memRow
 }
 
+// lockRows writes the lock section's two rows; where says on what kind of
+// member they were measured.
+func lockRows(b *strings.Builder, l pair, where string) {
+	fmt.Fprintf(b, "| lock hand-offs/s, %d contenders%s | %.0f | %.0f | %.2f× |\n", contenders, where, l.theirs.rate(), l.ours.rate(), l.ours.rate()/l.theirs.rate())
+	fmt.Fprintf(b, "| new TCP connections per hand-off%s | %.3f | %.3f | |\n", where, perHandoff(l.theirs), perHandoff(l.ours))
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
 
@@ -60,12 +67,9 @@ func (r *report) markdown() string {
 	}
 	if r.locks.ours.ops > 0 {
 		b.WriteString("| coordination | clientv3 | etcdgw | ratio |\n|---|---:|---:|---:|\n")
-		l := r.locks
-		fmt.Fprintf(&b, "| lock hand-offs/s, %d contenders | %.0f | %.0f | %.2f× |\n", contenders, l.theirs.rate(), l.ours.rate(), l.ours.rate()/l.theirs.rate())
-		fmt.Fprintf(&b, "| new TCP connections per hand-off | %.3f | %.3f | |\n", perHandoff(l.theirs), perHandoff(l.ours))
-		if l := r.locksTLS; l.ours.ops > 0 {
-			fmt.Fprintf(&b, "| lock hand-offs/s, %d contenders, over TLS | %.0f | %.0f | %.2f× |\n", contenders, l.theirs.rate(), l.ours.rate(), l.ours.rate()/l.theirs.rate())
-			fmt.Fprintf(&b, "| new TCP connections per hand-off, over TLS | %.3f | %.3f | |\n", perHandoff(l.theirs), perHandoff(l.ours))
+		lockRows(&b, r.locks, "")
+		if r.locksTLS.ours.ops > 0 {
+			lockRows(&b, r.locksTLS, ", over TLS")
 		}
 		if f := r.failover; f.ours.ops > 0 {
 			fmt.Fprintf(&b, "| election failover after Resign, p50 ms (3 members) | %s | %s | |\n", ms(f.theirs.pct(.5)), ms(f.ours.pct(.5)))
