@@ -372,20 +372,10 @@ func (w *conflicts) reset() {
 func (w *conflicts) add(o *Op) bool {
 	switch o.kind {
 	case opPut:
-		h := maphash.Bytes(w.seed, o.key)
-		if _, dup := w.puts[h]; dup {
+		if w.written(o) || w.read(o) {
 			return false
 		}
-		for i := range w.dels {
-			if covers(&w.dels[i], o.key) {
-				return false
-			}
-		}
-		if w.read(o) {
-			return false
-		}
-		w.puts[h] = struct{}{}
-		w.putKeys = append(w.putKeys, o.key)
+		w.recordPut(o.key)
 	case opDelete:
 		if w.putIn(o) || w.read(o) {
 			return false
@@ -419,12 +409,17 @@ func (w *conflicts) addTxn(o *Op) bool {
 		}
 	}
 	for i := range k.puts {
-		w.puts[maphash.Bytes(w.seed, k.puts[i].key)] = struct{}{}
-		w.putKeys = append(w.putKeys, k.puts[i].key)
+		w.recordPut(k.puts[i].key)
 	}
 	w.dels = append(w.dels, k.dels...)
 	w.reads = append(w.reads, k.reads...)
 	return true
+}
+
+// recordPut records a key the batch puts.
+func (w *conflicts) recordPut(key []byte) {
+	w.puts[maphash.Bytes(w.seed, key)] = struct{}{}
+	w.putKeys = append(w.putKeys, key)
 }
 
 // written reports whether a recorded put or delete touches the key or range of s.
