@@ -177,7 +177,7 @@ func TestCoalesceTxnAlone(t *testing.T) {
 
 // TestCoalesceTxnLimits: a batch with nested transactions stays within etcd's
 // --max-txn-ops as etcd counts it (a nested txn may hold the limit minus its
-// parent's operations), so the server refuses none of it.
+// parent's operations), so the server refuses none of it, and fills it that far.
 func TestCoalesceTxnLimits(t *testing.T) {
 	cl := etcdtest.Start(t, etcdtest.Options{Args: []string{"--max-txn-ops=8"}})
 	c, w := wireClient(t, cl.Endpoints(), func(cfg *gateway.Config) { cfg.MaxTxnOps = 8 })
@@ -205,6 +205,9 @@ func TestCoalesceTxnLimits(t *testing.T) {
 	if r != refused {
 		t.Fatalf("the server refused %d of %d requests", r-refused, s-sent)
 	}
+	// Both transactions and two puts fill the first batch (4 + 4 nested under
+	// 4 top-level operations); the other four puts make the second.
+	tu.Eq(t, "requests (with the two reads that fill the slots)", s-sent, 4)
 	n := tu.Must[*gateway.GetResponse](t)(c.Get(ctx, p, gateway.WithPrefix(), gateway.WithCountOnly())).Count
 	tu.Eq(t, "keys written", n, int64(14))
 }
