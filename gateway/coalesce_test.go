@@ -163,6 +163,8 @@ func joined(t *testing.T, c *gateway.Client, w *wire, calls ...func(context.Cont
 	return together(t, c, w, true, calls...)
 }
 
+// together fills c's request slots, makes the calls (with inOrder, each one
+// waiting in the batch before the next is made), and releases them as one batch.
 func together(t *testing.T, c *gateway.Client, w *wire, inOrder bool, calls ...func(context.Context) error) []error {
 	t.Helper()
 	ctx := tu.Ctx(t)
