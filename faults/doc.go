@@ -28,9 +28,10 @@
 // mutants/list to a scratch copy of the tree and requires a workload to report a
 // violation within its short run.
 //
-// `go test .` runs the short version, each workload for 20 seconds; -soak=10m runs
-// each for longer. Each run prints a summary table: workload, faults injected,
-// operations checked, violations. A history porcupine finds not linearizable is
-// written as porcupine's HTML visualisation to $FAULTS_OUT (default: the system's
-// temporary directory).
+// `go test .` runs the short version, each workload for 20 seconds (the lock and
+// election workloads on, up to 60, until every kind of holder has held the lock
+// and written under it); -soak=10m runs each for longer. Each run prints a
+// summary table: workload, faults injected, operations checked, violations. A
+// history porcupine finds not linearizable is written as porcupine's HTML
+// visualisation to $FAULTS_OUT (default: the system's temporary directory).
 package faults

@@ -46,8 +46,8 @@ func TestElection(t *testing.T) {
 	const candidates, observers = 4, 2
 	actors := newActors(t, etcd, candidates+observers)
 	nem := newNemesis(t, etcd, actors)
-	log := lockLog{stolen: map[int64]bool{}}
-	nem.add(stealFault(etcd, actors[:candidates], &log))
+	log := newLockLog()
+	nem.add(stealFault(etcd, actors[:candidates], log))
 	nem.lead("zombie") // see TestLocks
 
 	obsCtx, obsCancel := context.WithCancel(context.Background())
@@ -67,15 +67,18 @@ func TestElection(t *testing.T) {
 		})
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), runFor())
+	ctx, cancel := context.WithTimeout(context.Background(), workloadFor())
 	defer cancel()
+	start := time.Now()
 	nem.start(ctx)
 	var wg sync.WaitGroup
 	for _, a := range actors[:candidates] {
-		wg.Go(func() { lockWorker(ctx, t, a, leaderKind, &log) })
+		wg.Go(func() { lockWorker(ctx, t, a, leaderKind, log) })
 	}
+	wg.Go(func() { log.stopWhenRan(ctx, cancel, "leader") })
 	wg.Wait()
 	faults := nem.stop()
+	t.Logf("the workload ran for %v", time.Since(start).Round(time.Second))
 
 	v := &violations{t: t}
 	checkCtx, checkCancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -87,7 +90,7 @@ func TestElection(t *testing.T) {
 	checkTokenOrder(log.writes, v)
 	checkIntervals(log.holds, log.stolen, v)
 	checkStolenReported(log.holds, log.stolen, v)
-	checkRan(t, &log, "leader")
+	checkRan(t, log, "leader")
 
 	// Convergence: one last leader, which every observer must report.
 	l, err := lease.New(checkCtx, c, lease.WithTTL(10))

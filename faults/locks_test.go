@@ -98,7 +98,87 @@ type lockLog struct {
 	writes []write
 	stolen map[int64]bool // tokens whose keys the nemesis deleted under their holders
 	long   int            // how many holds were long
+	added  chan struct{}  // a token when a hold or a write is logged (capacity 1)
 }
+
+func newLockLog() *lockLog {
+	return &lockLog{stolen: map[int64]bool{}, added: make(chan struct{}, 1)}
+}
+
+func (l *lockLog) addHold(h hold) {
+	l.mu.Lock()
+	l.holds = append(l.holds, h)
+	l.mu.Unlock()
+	l.tell()
+}
+
+func (l *lockLog) addWrite(w write) {
+	l.mu.Lock()
+	l.writes = append(l.writes, w)
+	l.mu.Unlock()
+	l.tell()
+}
+
+func (l *lockLog) tell() {
+	select {
+	case l.added <- struct{}{}:
+	default: // a token is already waiting
+	}
+}
+
+// count is how many holds of kind were logged, and how many of their writes applied.
+func (l *lockLog) count(kind string) (holds, writes int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range l.holds {
+		if h.kind == kind {
+			holds++
+		}
+	}
+	for _, w := range l.writes {
+		if w.kind == kind {
+			writes++
+		}
+	}
+	return holds, writes
+}
+
+// ran reports whether each of kinds was acquired and wrote under its lock.
+func (l *lockLog) ran(kinds ...string) bool {
+	for _, k := range kinds {
+		if holds, writes := l.count(k); holds == 0 || writes == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// stopWhenRan ends a lock workload (cancel) once it has run for runFor() and
+// each of kinds has been acquired and written under its lock. With two holders
+// of a kind and holds of up to three TTLs, a kind can wait out all of runFor():
+// each side of the RWMutex held 1 to 5 times in eight runs of 20 s here, and
+// its writers not once in one run of make test. Nothing would check such a kind. The workload's own
+// deadline (workloadFor) still ends a run in which a kind never gets its turn,
+// and checkRan then fails it.
+func (l *lockLog) stopWhenRan(ctx context.Context, cancel context.CancelFunc, kinds ...string) {
+	select {
+	case <-time.After(runFor()):
+	case <-ctx.Done():
+		return
+	}
+	for !l.ran(kinds...) {
+		select {
+		case <-l.added:
+		case <-ctx.Done():
+			return
+		}
+	}
+	cancel()
+}
+
+// workloadFor is a lock workload's deadline: runFor(), and up to twice as long
+// again while a kind has not run (stopWhenRan).
+func workloadFor() time.Duration { return 3 * runFor() }
 
 // stealFault deletes the key of a lock that an actor holds now (fenced by its
 // token, so only that hold's key), as an operator's `etcdctl del` or another
@@ -168,21 +248,25 @@ func TestLocks(t *testing.T) {
 		semKind, semKind, semKind, semKind}
 	actors := newActors(t, etcd, len(kinds))
 	nem := newNemesis(t, etcd, actors)
-	log := lockLog{stolen: map[int64]bool{}}
-	nem.add(stealFault(etcd, actors, &log))
+	log := newLockLog()
+	nem.add(stealFault(etcd, actors, log))
 	// Every run has a zombie holder at least once: the loss signal's checks
 	// need one.
 	nem.lead("zombie")
 
-	ctx, cancel := context.WithTimeout(context.Background(), runFor())
+	ran := []string{"mutex", "rw-writer", "rw-reader", "semaphore"}
+	ctx, cancel := context.WithTimeout(context.Background(), workloadFor())
 	defer cancel()
+	start := time.Now()
 	nem.start(ctx)
 	var wg sync.WaitGroup
 	for i, a := range actors {
-		wg.Go(func() { lockWorker(ctx, t, a, kinds[i], &log) })
+		wg.Go(func() { lockWorker(ctx, t, a, kinds[i], log) })
 	}
+	wg.Go(func() { log.stopWhenRan(ctx, cancel, ran...) })
 	wg.Wait()
 	faults := nem.stop()
+	t.Logf("the workload ran for %v", time.Since(start).Round(time.Second))
 
 	v := &violations{t: t}
 	c := etcd.Client()
@@ -196,7 +280,7 @@ func TestLocks(t *testing.T) {
 	checkStolenReported(log.holds, log.stolen, v)
 	t.Logf("%d acquisitions (%d of them long), %d guarded writes applied, %d keys stolen",
 		len(log.holds), log.long, len(log.writes), len(log.stolen))
-	checkRan(t, &log, "mutex", "rw-writer", "rw-reader", "semaphore")
+	checkRan(t, log, ran...)
 	record(t, row{workload: "locks", faults: faults, ops: len(log.holds) + len(log.writes), violations: v.report(),
 		catches: "two holders at once (as they saw it, and at each applied write), a write out of token order, " +
 			"a loss never signalled, an Unlock that hides a lost hold"})
@@ -207,18 +291,7 @@ func TestLocks(t *testing.T) {
 func checkRan(t *testing.T, log *lockLog, kinds ...string) {
 	t.Helper()
 	for _, k := range kinds {
-		holds, writes := 0, 0
-		for _, h := range log.holds {
-			if h.kind == k {
-				holds++
-			}
-		}
-		for _, w := range log.writes {
-			if w.kind == k {
-				writes++
-			}
-		}
-		if holds == 0 || writes == 0 {
+		if holds, writes := log.count(k); holds == 0 || writes == 0 {
 			t.Errorf("%s: %d acquisitions, %d guarded writes applied: the workload did not run", k, holds, writes)
 		}
 	}
@@ -292,9 +365,7 @@ func holdOnce(ctx context.Context, a *actor, k lockKind, h holder, rng *rand.Ran
 			break
 		}
 		if rev, ok := guardedWrite(ctx, a, k, h, i); ok {
-			log.mu.Lock()
-			log.writes = append(log.writes, write{kind: k.name, token: hd.token, rev: rev})
-			log.mu.Unlock()
+			log.addWrite(write{kind: k.name, token: hd.token, rev: rev})
 		}
 		if !deadline.IsZero() {
 			select {
@@ -322,9 +393,7 @@ func holdOnce(ctx context.Context, a *actor, k lockKind, h holder, rng *rand.Ran
 	if errors.Is(hd.unlock, k.lost) {
 		hd.unlock = errLostHold
 	}
-	log.mu.Lock()
-	log.holds = append(log.holds, hd)
-	log.mu.Unlock()
+	log.addHold(hd)
 }
 
 func isDone(ch <-chan struct{}) bool {
