@@ -65,7 +65,7 @@ func writeSummary(w io.Writer) {
 	for _, r := range summary {
 		width = max(width, len(faultList(r.faults)))
 	}
-	fmt.Fprintf(w, "\nfault-injection summary (each workload %v, the lock ones until every kind of holder has run, up to %v; 3 members)\n",
+	fmt.Fprintf(w, "\nfault-injection summary (each workload %v, the lock and election ones until every kind of holder has run, up to %v; 3 members)\n",
 		runFor(), workloadFor())
 	fmt.Fprintf(w, "| %-12s | %-*s | %10s | %10s |\n", "workload", width, "faults injected", "operations", "violations")
 	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", strings.Repeat("-", 14), strings.Repeat("-", width+2), strings.Repeat("-", 12), strings.Repeat("-", 12))
