@@ -157,9 +157,9 @@ func (l *lockLog) ran(kinds ...string) bool {
 // each of kinds has been acquired and written under its lock. With holds of up
 // to three TTLs and two holders on each side of the RWMutex, a kind can wait
 // out all of runFor(): each side held 1 to 5 times in eight runs of 20 s here,
-// and the writers not once in one run of make test. Nothing would check such a kind. The workload's own
-// deadline (workloadFor) still ends a run in which a kind never gets its turn,
-// and checkRan then fails it.
+// and the writers not once in one run of make test. Nothing would check such
+// a kind. The workload's own deadline (workloadFor) still ends a run in which
+// a kind never gets its turn, and checkRan then fails it.
 func (l *lockLog) stopWhenRan(ctx context.Context, cancel context.CancelFunc, kinds ...string) {
 	select {
 	case <-time.After(runFor()):
